@@ -135,6 +135,10 @@ class WarmStartConfig(_Section):
     epochs: int = 2
     lr: float = 1e-3
     batch_size: int = 16
+    noise: float = Field(0.0, ge=0.0, le=1.0)
+    """Chance that a demonstration step takes a uniformly random admissible action instead
+    of the expert's, and teaches it: an imperfect demonstrator, so imitation leaves room
+    for RL (a CPU demo of RL on top of imitation)."""
     env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"expert": True})
 
 

@@ -241,10 +241,11 @@ class Trainer:
                 episodes=cfg.warm_start.episodes,
                 seed=cfg.seed + DEMO_SEED_OFFSET,
                 max_steps=cfg.env.max_steps,
+                noise=cfg.warm_start.noise,
             )
         finally:
             envs.close()
-        log.info("%d expert steps collected (expert success rate %.2f)", len(pairs), success)
+        log.info("%d demonstration steps collected (success rate %.2f)", len(pairs), success)
         return pairs
 
     def _build_reference(self, resuming: bool):

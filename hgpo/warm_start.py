@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hgpo.policy import collate, response_logits, token_logprobs
-from hgpo.rollout import Decision, collect_rollouts, expert_decider
+from hgpo.rollout import Decision, collect_rollouts, expert_decider, random_decider
 from memory import Memory
 from memory.prompts import build_chat_prompt
 
@@ -37,14 +37,23 @@ def action_target(action: str, prompt_format: str = "think", first_turn: bool = 
 
 
 def collect_demonstrations(
-    envs, memory: Memory, *, episodes: int, seed: int, max_steps: int
+    envs, memory: Memory, *, episodes: int, seed: int, max_steps: int, noise: float = 0.0
 ) -> tuple[list[tuple[str, str]], float]:
     """(prompt text, target response) pairs from ``episodes`` expert episodes, and the
-    expert's success rate. Targets follow ``memory.prompt_format`` (:func:`action_target`)."""
+    demonstrator's success rate. Targets follow ``memory.prompt_format`` (:func:`action_target`).
+
+    With ``noise`` > 0 each step takes, with that chance, a uniformly random admissible
+    action instead of the expert's; the pair teaches the action taken.
+    """
     pairs: list[tuple[str, str]] = []
+    rng = np.random.default_rng(seed)
+    explore = random_decider(seed)
 
     def record(idx, prompts, observations, infos) -> list[Decision]:
         decisions = expert_decider(idx, prompts, observations, infos)
+        if noise > 0:
+            random_actions = explore(idx, prompts, observations, infos)
+            decisions = [r if rng.random() < noise else d for d, r in zip(decisions, random_actions, strict=True)]
         for i, p, d in zip(idx, prompts, decisions, strict=True):
             target = action_target(d.action, memory.prompt_format, memory.steps_taken(i) == 0, memory.task(i))
             pairs.append((p, target))
