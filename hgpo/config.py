@@ -138,7 +138,7 @@ class WarmStartConfig(_Section):
     noise: float = Field(0.0, ge=0.0, le=1.0)
     """Chance that a demonstration step takes a uniformly random admissible action instead
     of the expert's, and teaches it: an imperfect demonstrator, so imitation leaves room
-    for RL (a CPU demo of RL on top of imitation)."""
+    for RL."""
     env_kwargs: dict[str, Any] = Field(default_factory=lambda: {"expert": True})
 
 

@@ -7,14 +7,14 @@ import re
 import pytest
 
 from agentenv.vector import make_group_vector_env
+from hgpo.config import load_config
+from hgpo.warm_start import collect_demonstrations
 from memory import FixedSizeMemory
 
 ENV_ID = "tests.hgpo.corridor:Corridor-v0"
 
 
 def _collect(noise: float) -> tuple[list[tuple[str, str]], float]:
-    from hgpo.warm_start import collect_demonstrations
-
     envs = make_group_vector_env(ENV_ID, 8, 1, asynchronous=False, expert=True, max_steps=10)
     try:
         return collect_demonstrations(
@@ -46,7 +46,5 @@ def test_noisy_demonstrations_teach_the_random_actions_they_take():
 
 
 def test_noise_is_a_probability():
-    from hgpo.config import load_config
-
     with pytest.raises(ValueError, match="noise"):
         load_config(None, ["warm_start.noise=1.5"])
