@@ -60,7 +60,8 @@ class WebShopBrowserEnv(WebShopEnv):
     session over the JSON API (to pick the goal) and opens ``/<session_id>`` in Chromium; then
 
     - ``search[q]`` types ``q`` into ``#search_input`` and presses Search (from a page without a
-      search box it first goes back to the search page: WebShop lets a search start anywhere);
+      search box it opens the results URL the search box would lead to: WebShop lets a search
+      start anywhere);
     - ``click[x]`` clicks the button, product link or option label whose text is ``x``;
 
     and the observation is read from the rendered DOM (``driver.page_source``) with the
@@ -136,30 +137,36 @@ class WebShopBrowserEnv(WebShopEnv):
         self.driver.get(f"{self.server_url.rstrip('/')}/{self._session_id}")
         return self._read_page()
 
-    def _act(self, action: str) -> tuple[PageState, bool]:
+    def _act(self, action: str) -> tuple[PageState, bool, str | None]:
         from selenium.webdriver.common.by import By
 
+        from servers.webshop.session import MAX_ACTION_CHARS, Page, ShopError
         from servers.webshop.text import parse_action
 
+        if len(action) > MAX_ACTION_CHARS:
+            return self._state, False, f"the action is {len(action)} characters long; the limit is {MAX_ACTION_CHARS}"
         name, argument = parse_action(action)
         clickables = self._state.available_actions["clickables"]
-        if name == "search" and argument:
-            if len(argument) > self.max_query_chars:
-                return self._state, False
-            if not self._state.available_actions["has_search_bar"]:
-                self.driver.get(f"{self.server_url.rstrip('/')}/{self._session_id}")
-            box = self.driver.find_element(By.ID, "search_input")
-            # Set the value by script: send_keys cannot type characters outside the BMP.
-            self.driver.execute_script("arguments[0].value = arguments[1];", box, argument)
-            self._follow(self.driver.find_element(By.ID, "search-button"))
-        elif name == "click" and argument and argument != "search" and argument in clickables:
+        if name == "search" and argument is not None:
+            try:
+                results = Page.results(argument)  # the server's own checks, so both envs refuse alike
+            except ShopError as error:
+                return self._state, False, error.message
+            if self._state.available_actions["has_search_bar"]:
+                box = self.driver.find_element(By.ID, "search_input")
+                # Set the value by script: send_keys cannot type characters outside the BMP.
+                self.driver.execute_script("arguments[0].value = arguments[1];", box, argument)
+                self._follow(self.driver.find_element(By.ID, "search-button"))
+            else:  # WebShop lets a search start on any page: open its results as the search box would
+                self.driver.get(f"{self.server_url.rstrip('/')}{results.path(self._session_id)}")
+        elif name == "click" and argument != "search" and argument in clickables:
             element = self._find_clickable(argument)
             if element is None:  # the page changed under us; nothing was clicked
-                return self._state, False
+                return self._state, False, None
             self._follow(element)
         else:
-            return self._state, False
-        return self._read_page(), True
+            return self._state, False, None
+        return self._read_page(), True, None
 
     @property
     def max_query_chars(self) -> int:

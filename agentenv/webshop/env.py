@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -12,9 +14,13 @@ import gymnasium as gym
 from ..spaces import FreeText
 from .client import WebShopAPIError, WebShopClient
 
+logger = logging.getLogger(__name__)
+
 SPLITS = ("test", "eval", "train")
 OBSERVATION_MODES = ("text", "text_rich")
+ACTION_PARSINGS = ("upstream", "lenient")
 SEARCH_PLACEHOLDER = "search[<query>]"
+_LENIENT_NAME_RE = re.compile(r"(search|click)\s*\[", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,17 @@ class PageState:
         )
 
 
+def lenient_action(action: str) -> str:
+    """The lenient reading of an action, as the server's upstream rules will then accept it:
+    surrounding whitespace dropped and a ``Search`` / ``CLICK`` name lowercased
+    (`` Click [Buy Now] `` -> ``click[Buy Now]``). Anything else is left as it is."""
+    stripped = action.strip()
+    match = _LENIENT_NAME_RE.match(stripped)
+    if match is None:
+        return stripped
+    return match.group(1).lower() + "[" + stripped[match.end() :]
+
+
 def admissible_actions(available: dict) -> list[str]:
     """``search[<query>]`` (any query) when the page has a search bar, then ``click[x]`` for each
     clickable, except WebShop's search button (clicking it does nothing)."""
@@ -61,12 +78,16 @@ class WebShopEnv(gym.Env[str, str]):
     ## Action Space
     ``FreeText``: WebShop's actions, ``search[<query>]`` (on any page, as in WebShop) and
     ``click[<clickable>]`` with the lowercased text of a button, product link or option value of
-    the current page. Anything else (including a query over the server's 1,000-character limit)
-    changes nothing: the same observation comes back with ``info["action_valid"] = False``.
+    the current page, read by upstream's rules (``re.match(r"(.+)\\[(.+)\\]")``: the name exactly
+    ``search`` or ``click``, the argument lowercased; ``action_parsing="lenient"`` also accepts
+    surrounding whitespace and any case of the name). Anything else changes nothing: the same
+    observation comes back with ``info["action_valid"] = False``. ``step`` never raises on a ``str``.
 
     ## Observation Space
     ``FreeText``: the page as WebShop's ``text`` mode renders it (visible texts joined by
     `` [SEP] ``), or ``text_rich`` (``[button] X [button_]`` markup, one element per line).
+    After an action the server refuses (a query over 1,000 characters, an action over 2,000, text
+    with a lone surrogate) the unchanged page is prefixed with ``Invalid action: <reason>.``
 
     ## Rewards
     ``success_reward`` (10.0) when the purchase scores 1.0, else 0.0. ``info["score"]`` holds
@@ -79,17 +100,27 @@ class WebShopEnv(gym.Env[str, str]):
     ## Information
     ``task`` (the instruction), ``task_id`` (goal index), ``admissible_actions``
     (``search[<query>]`` when there is a search bar, plus ``click[x]`` per clickable),
-    ``action_valid``, ``won`` (score == 1.0), ``score``. Same goal and seed give identical
-    observations, rewards and infos (the page URL, which holds the session id, is left out).
+    ``available_actions`` (upstream's ``{"has_search_bar": bool, "clickables": [...]}``, as
+    WebShop's ``get_available_actions()`` and verl-agent give it), ``action_valid``, ``won``
+    (score == 1.0), ``score``. Same goal and seed give identical observations, rewards and infos
+    (the page URL, which holds the session id, is left out).
 
     ## Starting State
     The search page of goal ``options["task"]``, else of ``goal_indices(split)[seed % n]``
-    (a seed-driven draw without a seed). ``reset(options={"idle": True})`` parks the env: ``("", info)``
-    and every step ``("", 0.0, False, False, info)`` with no request, until the next reset.
+    (a seed-driven draw without a seed): seeds 0..n-1 cover the split once, seed ``s`` being
+    upstream's ``fixed_<s>`` goal. The goals are already in upstream's seeded shuffled order, which
+    has no blocks of one category (benchmarks/webshop_goal_order.py), so no further permutation.
+    ``reset(options={"idle": True})`` parks the env: ``("", info)`` and every step
+    ``("", 0.0, False, False, info)`` with no request, until the next reset.
+
+    ## Server housekeeping
+    A server session that expired (idle past the server's limit) or was deleted is rebuilt on the
+    next step: a new session on the same goal replays the episode's actions, then the step runs.
 
     ## Arguments
     ``server_url``, ``split`` ("test": goals 0-499, "eval": 500-1499, "train": 1500-),
-    ``observation_mode``, ``max_steps``, ``success_reward``, ``timeout`` (HTTP seconds),
+    ``observation_mode``, ``max_steps``, ``success_reward``, ``action_parsing`` ("upstream" or
+    "lenient"), ``timeout`` (HTTP seconds),
     ``transport`` ("http", or "direct": call the in-process server's session logic without HTTP;
     needs ``server_url=None``), and for the in-process server the world config: ``num_products``,
     ``catalogue_seed``, ``data_dir``, ``cache_dir``, ``human_goals``, ``price_seed``.
@@ -112,6 +143,7 @@ class WebShopEnv(gym.Env[str, str]):
         human_goals: bool = True,
         price_seed: int = 0,
         transport: Literal["http", "direct"] = "http",
+        action_parsing: Literal["upstream", "lenient"] = "upstream",
         timeout: float = 30.0,
     ):
         if split not in SPLITS:
@@ -124,6 +156,9 @@ class WebShopEnv(gym.Env[str, str]):
             raise ValueError(f"transport must be 'http' or 'direct', not {transport!r}")
         if transport == "direct" and server_url is not None:
             raise ValueError("transport='direct' calls an in-process server: leave server_url=None")
+        if action_parsing not in ACTION_PARSINGS:
+            raise ValueError(f"action_parsing must be one of {ACTION_PARSINGS}, not {action_parsing!r}")
+        self.action_parsing = action_parsing
         self.server_url = server_url
         self.split = split
         self.observation_mode = observation_mode
@@ -148,6 +183,8 @@ class WebShopEnv(gym.Env[str, str]):
         self._steps = 0
         self._terminated = self._truncated = False
         self._idle = False
+        self._message: str | None = None  # why the server refused the last action, if it did
+        self._history: list[str] = []  # the actions this episode sent, replayed if the session is gone
 
     # ---- gymnasium API
 
@@ -164,6 +201,7 @@ class WebShopEnv(gym.Env[str, str]):
         goal_index = self._choose_goal(seed, options.get("task"))
         self._state = self._open(goal_index)
         self._steps = 0
+        self._message, self._history = None, []
         self._terminated = self._truncated = False
         return self._observation(), self._info(action_valid=True)
 
@@ -175,9 +213,11 @@ class WebShopEnv(gym.Env[str, str]):
         if self._terminated or self._truncated:
             return self._observation(), 0.0, self._terminated, self._truncated, self._info(action_valid=False)
         if isinstance(action, str):
-            self._state, action_valid = self._act(action)
+            if self.action_parsing == "lenient":
+                action = lenient_action(action)
+            self._state, action_valid, self._message = self._act(action)
         else:
-            action_valid = False
+            action_valid, self._message = False, None
         self._steps += 1
         self._terminated = self._state.done
         self._truncated = not self._terminated and self._steps >= self.max_steps
@@ -234,14 +274,41 @@ class WebShopEnv(gym.Env[str, str]):
         self._session_id = state["session_id"]
         return PageState.from_api(state)
 
-    def _act(self, action: str) -> tuple[PageState, bool]:
+    def _act(self, action: str) -> tuple[PageState, bool, str | None]:
+        """Send one action; returns the new state, whether it was valid, and the server's reason
+        when it refused the action (never raises for an action the server refuses)."""
         try:
-            state = self.client.step(self._session_id, action)
+            state = self._step_session(action)
         except WebShopAPIError as error:
-            if error.status == 400:  # e.g. a query over the length limit: WebShop's no-op
-                return self._state, False
+            if error.status in (400, 413):  # e.g. a body over the server's size limit: WebShop's no-op
+                return self._state, False, error.message
             raise
-        return PageState.from_api(state), bool(state["action_valid"])
+        self._history.append(action)
+        return PageState.from_api(state), bool(state["action_valid"]), state.get("message")
+
+    def _step_session(self, action: str) -> dict:
+        try:
+            return self.client.step(self._session_id, action)
+        except WebShopAPIError as error:
+            if error.status != 404:
+                raise
+        # The server no longer has the session (expired when idle, deleted, or the server restarted):
+        # rebuild it on the same goal by replaying this episode's actions, then take the step.
+        logger.info("WebShop session %s is gone; replaying %d actions on a new one", self._session_id,
+                    len(self._history))
+        state = self.client.create(self._state.goal_index)
+        self._session_id = state["session_id"]
+        for earlier in self._history:
+            state = self.client.step(self._session_id, earlier)
+        replayed = PageState.from_api(state)
+        if (replayed.text, replayed.text_rich, replayed.available_actions) != (
+            self._state.text, self._state.text_rich, self._state.available_actions
+        ):
+            raise RuntimeError(
+                "the WebShop server lost this episode's session and replaying its actions on a new one "
+                "gave a different page (was the server restarted with another catalogue?)"
+            )
+        return self.client.step(self._session_id, action)
 
     # ---- helpers
 
@@ -263,7 +330,11 @@ class WebShopEnv(gym.Env[str, str]):
         return start + offset % (stop - start)
 
     def _observation(self) -> str:
-        return self._state.text_rich if self.observation_mode == "text_rich" else self._state.text
+        page = self._state.text_rich if self.observation_mode == "text_rich" else self._state.text
+        if self._message is None:
+            return page
+        separator = "\n" if self.observation_mode == "text_rich" else " [SEP] "
+        return f"Invalid action: {self._message}.{separator}{page}"
 
     def _info(self, action_valid: bool) -> dict[str, Any]:
         state = self._state
@@ -271,6 +342,10 @@ class WebShopEnv(gym.Env[str, str]):
             "task": state.instruction,
             "task_id": state.goal_index,
             "admissible_actions": [] if state.done else admissible_actions(state.available_actions),
+            "available_actions": {
+                "has_search_bar": bool(state.available_actions["has_search_bar"]),
+                "clickables": list(state.available_actions["clickables"]),
+            },
             "action_valid": action_valid,
             "won": state.done and state.score == 1.0,
             "score": state.score,
@@ -282,6 +357,7 @@ class WebShopEnv(gym.Env[str, str]):
             "task": "",
             "task_id": -1,
             "admissible_actions": [],
+            "available_actions": {"has_search_bar": False, "clickables": []},
             "action_valid": False,
             "won": False,
             "score": 0.0,

@@ -2,9 +2,11 @@
 
 ``POST /api/sessions`` creates a session (optionally on a goal), ``POST .../reset`` and
 ``POST .../step`` play it with WebShop's ``search[...]`` / ``click[...]`` actions, ``GET`` reads
-it, ``DELETE`` ends it; ``GET /api/info`` describes the world. Every answer carries the
-observation in both text formats, the available actions and the score. Errors are JSON
-``{"error": message, "status": code}`` with a 4xx code (docs/webshop.md lists them).
+it (never changing it), ``DELETE`` ends it; ``GET /api/info`` describes the world. Every answer
+carries the observation in both text formats, the available actions and the score. Any action
+string gives an answer (an action we refuse is a no-op with the reason in ``message``). Errors are
+JSON ``{"error": message, "status": code}`` with a 4xx code, or 503 when the server is full
+(docs/webshop.md lists them).
 
 The functions below take and return plain dicts, so an in-process client can call them
 directly (the same validation and the same answers, without HTTP).
@@ -58,9 +60,9 @@ def _parse(model: type[_Body], body: Any) -> Any:
 
 
 def session_state(shop: Shop, session: Session) -> dict[str, Any]:
-    """What an agent sees of ``session`` (call with ``session.lock`` held)."""
-    if session.view is None:  # a session so far only visited through the HTML pages
-        shop.reset(session)
+    """What an agent sees of ``session`` (call with ``session.lock`` held); changes nothing."""
+    if session.view is None:  # created by a page URL that was refused: it is still on its search page
+        shop.show(session, session.page)
     view = session.view
     return {
         "session_id": session.id,
@@ -90,6 +92,7 @@ def info(shop: Shop) -> dict[str, Any]:
         "num_goals": shop.num_goals,
         "splits": splits,
         "sessions": len(shop.sessions),
+        "max_sessions": shop.sessions.max_sessions,
         "limits": {"max_query_chars": MAX_QUERY_CHARS, "max_action_chars": MAX_ACTION_CHARS},
     }
 
@@ -105,19 +108,25 @@ def create_session(shop: Shop, body: Any) -> dict[str, Any]:
 def reset_session(shop: Shop, session_id: str, body: Any) -> dict[str, Any]:
     """``POST /api/sessions/<id>/reset`` -> the state on the search page."""
     request_body = _parse(ResetSessionBody, body)
-    session = shop.session(session_id, create=False)
+    session = shop.session(session_id, create=False, pin=True)
     with session.lock:
         shop.reset(session, request_body.goal_index)
         return session_state(shop, session)
 
 
 def step_session(shop: Shop, session_id: str, body: Any) -> dict[str, Any]:
-    """``POST /api/sessions/<id>/step`` -> the new state plus ``action_valid`` and ``reward``."""
+    """``POST /api/sessions/<id>/step`` -> the new state plus ``action_valid``, ``reward`` and
+    ``message`` (why the action was refused, when it was; else None)."""
     request_body = _parse(StepSessionBody, body)
-    session = shop.session(session_id, create=False)
+    session = shop.session(session_id, create=False, pin=True)
     with session.lock:
-        action_valid, reward = shop.step(session, request_body.action)
-        return {**session_state(shop, session), "action_valid": action_valid, "reward": reward}
+        result = shop.step(session, request_body.action)
+        return {
+            **session_state(shop, session),
+            "action_valid": result.valid,
+            "reward": result.reward,
+            "message": result.message,
+        }
 
 
 def get_session(shop: Shop, session_id: str) -> dict[str, Any]:
@@ -141,6 +150,8 @@ def _json_body() -> Any:
         return json.loads(raw)
     except ValueError:
         raise ShopError(400, "the request body is not valid JSON") from None
+    except RecursionError:
+        raise ShopError(400, "the request body is nested too deeply") from None
 
 
 def api_blueprint(shop: Shop) -> Blueprint:

@@ -10,6 +10,10 @@ Routes (as in WebShop, so its clients and parsers keep working):
 - ``/item_sub_page/<session_id>/<asin>/<keywords>/<page>/<sub_page>/<options>``;
 - ``/done/<session_id>/<asin>/<options>``: scores the purchase.
 
+A new session id in a page URL creates an *anonymous* session (WebShop's way); sessions created or
+played through the JSON API are *pinned*. See ``session.SessionStore`` for how the server stays
+bounded without dropping a session in use.
+
 Serve it with waitress (``webshop-server``); the app is plain WSGI.
 """
 
@@ -43,8 +47,9 @@ def create_app(world: WorldLike, config: ShopConfig | None = None) -> Flask:
         return redirect(Page("index").path(new_session_id()))
 
     def show(session: Session, page: Page) -> str:
+        # The page served becomes the session's current page for the JSON API too: one state.
         with session.lock:
-            return shop.render(session, page)
+            return shop.show(session, page)
 
     def index(session_id: str) -> Any:
         session = shop.session(session_id)

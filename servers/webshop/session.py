@@ -6,9 +6,13 @@ browser does: ``click[x]`` looks up the element ``x`` on the current page, takes
 form or radio button points at, and renders that page (``text.parse_page`` reads the clickables
 from the HTML, so the JSON API can never offer a click the page does not show).
 
-URL parts ``keywords`` (a Python list literal of strings) and ``options`` (a dict literal of
-strings) are read by :func:`parse_str_list` / :func:`parse_str_dict`, a strict parser of exactly
-those literals: WebShop itself passed them to ``literal_eval``, which we never do.
+URL parts ``keywords`` (a Python list literal of strings, or upstream's plain ``red+shoes`` form)
+and ``options`` (a dict literal of strings) are read by :func:`parse_str_list` /
+:func:`parse_str_dict`, a strict parser of exactly those literals: WebShop itself passed them to
+``literal_eval``, which we never do.
+
+One session has one state whichever door it is used through: a page served to a browser becomes
+the session's current page for the JSON API too, and reading a session never changes it.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ MAX_ACTION_CHARS = 2_000
 MAX_LITERAL_CHARS = 8_000  # a keywords/options URL part
 MAX_PAGE = 1_000
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# ASCII only: str.isdigit() accepts "²" and "①", which int() refuses.
+PAGE_NUMBER_RE = re.compile(r"[0-9]{1,7}")
+ASIN_RE = re.compile(r"[A-Za-z0-9]{1,20}")
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 
@@ -66,6 +73,19 @@ class ShopError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def check_text(value: str, what: str) -> None:
+    """Refuse (400) a string that is not valid Unicode text: a lone surrogate cannot be encoded for
+    Lucene, SQLite or a URL."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ShopError(
+            400,
+            f"{what} is not valid text: it holds the lone surrogate {value[error.start]!r} "
+            f"at character {error.start}",
+        ) from None
 
 
 class WorldLike(Protocol):
@@ -83,8 +103,14 @@ class WorldLike(Protocol):
 class ShopConfig(BaseModel):
     """Settings of the web layer (the catalogue is configured by ``WorldConfig``)."""
 
-    max_sessions: int = Field(10_000, ge=1, description="sessions kept; the least recently used go first")
-    session_idle_seconds: float = Field(3_600.0, gt=0, description="sessions idle this long are evicted")
+    max_sessions: int = Field(
+        10_000, ge=1, description="sessions kept; when full, a new one is refused (503) unless an idle "
+        "anonymous page session can make room (see SessionStore)"
+    )
+    session_idle_seconds: float = Field(3_600.0, gt=0, description="sessions idle this long expire")
+    evict_idle_seconds: float = Field(
+        60.0, ge=0, description="when full, an anonymous page session idle this long may make room"
+    )
     goal_seed: int = Field(0, description="seeds the weighted goal draw for session ids without 'fixed'")
     search_cache_size: int = Field(4_096, ge=0, description="queries whose top-50 results are cached")
 
@@ -217,12 +243,13 @@ class Page:
     def results(cls, query: str, page: int = 1) -> Page:
         """Results of a search box query: lowercased and split on spaces as WebShop does.
 
-        ``/`` becomes a space first: it would split the URL path (upstream answered 404 for
-        ``1/2 inch``), and Lucene's analyser splits on it anyway, so the results are the same.
+        A blank query runs, as upstream (no results). ``/`` becomes a space first: it would split
+        the URL path (upstream answered 404 for ``1/2 inch``), and Lucene's analyser splits on it
+        anyway, so the results are the same. Refused (400): over MAX_QUERY_CHARS characters, or
+        not valid text (a lone surrogate).
         """
         query = query.lower().replace("/", " ")
-        if not query.strip():
-            raise ShopError(400, "the search query is empty")
+        check_text(query, "the search query")
         if len(query) > MAX_QUERY_CHARS:
             raise ShopError(
                 400, f"the search query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}"
@@ -261,15 +288,28 @@ class Page:
         return "/" + "/".join(quote(part, safe="") for part in parts)
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """The outcome of one text-env action: ``valid`` (it changed the page), ``reward`` (the score on
+    the buying step, else 0.0) and ``message`` (why we refused it, when we did; else None)."""
+
+    valid: bool
+    reward: float
+    message: str | None = None
+
+
 # --------------------------------------------------------------------------------------------------
 # Sessions
 
 
 @dataclass(eq=False)
 class Session:
-    """One shopper: a goal, the page the JSON API is on, and the outcome once bought.
+    """One shopper: a goal, the page it is on (through the web pages or the JSON API), and the
+    outcome once bought.
 
-    Hold ``lock`` while reading or changing a session: waitress serves from many threads.
+    ``pinned``: created or played through the JSON API (an env's episode): never pushed out to make
+    room, only expired after ``session_idle_seconds`` or deleted. Hold ``lock`` while reading or
+    changing a session: waitress serves from many threads.
     """
 
     id: str
@@ -282,6 +322,7 @@ class Session:
     reward_info: dict | None = None
     steps: int = 0
     visited: set[str] = field(default_factory=set)
+    pinned: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     last_used: float = field(default_factory=time.monotonic)
 
@@ -293,46 +334,90 @@ class Session:
 
 
 class SessionStore:
-    """Sessions by id: bounded (least recently used evicted) and idle ones expire."""
+    """Sessions by id, bounded without ever dropping a session in use.
 
-    def __init__(self, max_sessions: int, idle_seconds: float):
+    Two kinds, each kept in least-recently-used order: *pinned* sessions (created or played through
+    the JSON API) and *anonymous* ones (made by visiting a page URL with a new id, WebShop's own
+    way, as browsers and upstream's clients do). Housekeeping runs when a session is added:
+
+    1. sessions of either kind idle for ``idle_seconds`` expire;
+    2. if the store is still full, the least recently used anonymous session idle for at least
+       ``evict_idle_seconds`` makes room;
+    3. otherwise the new session is refused with ShopError 503: a page visit never pushes out a
+       session in use, and a pinned session is never pushed out at all.
+    """
+
+    def __init__(self, max_sessions: int, idle_seconds: float, evict_idle_seconds: float = 60.0):
         self.max_sessions, self.idle_seconds = max_sessions, idle_seconds
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self.evict_idle_seconds = evict_idle_seconds
+        self._pinned: OrderedDict[str, Session] = OrderedDict()
+        self._anonymous: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._pinned) + len(self._anonymous)
+
+    def _kind(self, session: Session) -> OrderedDict[str, Session]:
+        return self._pinned if session.pinned else self._anonymous
 
     def get(self, session_id: str) -> Session | None:
+        """The session ``session_id`` (marked as just used), or None."""
         with self._lock:
-            session = self._sessions.get(session_id)
+            session = self._pinned.get(session_id) or self._anonymous.get(session_id)
             if session is not None:
                 session.last_used = time.monotonic()
-                self._sessions.move_to_end(session_id)
+                self._kind(session).move_to_end(session_id)
             return session
 
-    def add(self, session: Session) -> Session:
-        """Store ``session`` unless one with its id exists; return the stored one."""
+    def pin(self, session: Session) -> None:
+        """Mark ``session`` as played through the JSON API: never pushed out to make room."""
         with self._lock:
-            existing = self._sessions.get(session.id)
+            if not session.pinned and self._anonymous.pop(session.id, None) is not None:
+                session.pinned = True
+                self._pinned[session.id] = session
+
+    def add(self, session: Session) -> Session:
+        """Store ``session`` unless one with its id exists; return the stored one.
+
+        Raises ShopError(503) when the store is full of sessions in use.
+        """
+        with self._lock:
+            existing = self._pinned.get(session.id) or self._anonymous.get(session.id)
             if existing is not None:
                 return existing
-            self._evict()
-            self._sessions[session.id] = session
+            self._make_room()
+            self._kind(session)[session.id] = session
             return session
 
     def remove(self, session_id: str) -> bool:
         with self._lock:
-            return self._sessions.pop(session_id, None) is not None
+            return (self._pinned.pop(session_id, None) or self._anonymous.pop(session_id, None)) is not None
 
-    def _evict(self) -> None:
-        deadline = time.monotonic() - self.idle_seconds
-        while self._sessions:
-            oldest_id, oldest = next(iter(self._sessions.items()))
-            if oldest.last_used >= deadline and len(self._sessions) < self.max_sessions:
-                break
-            del self._sessions[oldest_id]
-            logger.debug("evicted session %s", oldest_id)
+    def _make_room(self) -> None:
+        now = time.monotonic()
+        for sessions in (self._pinned, self._anonymous):
+            while sessions:
+                oldest_id, oldest = next(iter(sessions.items()))
+                if now - oldest.last_used < self.idle_seconds:
+                    break
+                del sessions[oldest_id]
+                logger.debug("session %s expired after %.0f s idle", oldest_id, now - oldest.last_used)
+        if len(self) < self.max_sessions:
+            return
+        if self._anonymous:
+            oldest_id, oldest = next(iter(self._anonymous.items()))
+            if now - oldest.last_used >= self.evict_idle_seconds:
+                del self._anonymous[oldest_id]
+                logger.debug("anonymous session %s made room for a new one", oldest_id)
+                return
+        raise ShopError(
+            503,
+            f"the server is full: it holds its maximum of {self.max_sessions} sessions, all in use "
+            f"({len(self._pinned)} played through the JSON API, {len(self._anonymous)} page sessions used "
+            f"in the last {self.evict_idle_seconds:g} s). Delete finished sessions "
+            "(DELETE /api/sessions/<id>, or env.close()), wait for idle ones to expire "
+            f"(after {self.idle_seconds:g} s), or restart the server with a larger --max-sessions",
+        )
 
 
 def new_session_id() -> str:
@@ -373,7 +458,9 @@ class Shop:
     def __init__(self, world: WorldLike, config: ShopConfig | None = None):
         self.world = world
         self.config = config or ShopConfig()
-        self.sessions = SessionStore(self.config.max_sessions, self.config.session_idle_seconds)
+        self.sessions = SessionStore(
+            self.config.max_sessions, self.config.session_idle_seconds, self.config.evict_idle_seconds
+        )
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
             autoescape=True,
@@ -422,26 +509,35 @@ class Shop:
         draw = random.Random(int.from_bytes(digest, "big")).random() * cumulative[-1]
         return min(int(np.searchsorted(cumulative, draw, side="right")), self.num_goals - 1)
 
-    def session(self, session_id: str, create: bool = True) -> Session:
-        """The session ``session_id``; with ``create`` an unknown id starts one (WebShop's pages do)."""
+    def session(self, session_id: str, create: bool = True, pin: bool = False) -> Session:
+        """The session ``session_id``; with ``create`` an unknown id starts one (WebShop's pages do).
+
+        ``pin``: the caller plays it through the JSON API, so it is never pushed out to make room.
+        """
         validate_session_id(session_id)
         session = self.sessions.get(session_id)
-        if session is not None:
-            return session
-        if not create:
-            raise ShopError(
-                404, f"unknown session {session_id!r} (never created, deleted, or evicted when idle)"
-            )
-        goal_index = self.goal_for_session_id(session_id)
-        return self.sessions.add(Session(session_id, goal_index, self.world.goals[goal_index]))
+        if session is None:
+            if not create:
+                raise ShopError(
+                    404,
+                    f"unknown session {session_id!r} (never created, deleted, or expired after "
+                    f"{self.config.session_idle_seconds:g} s idle)",
+                )
+            goal_index = self.goal_for_session_id(session_id)
+            session = self.sessions.add(Session(session_id, goal_index, self.world.goals[goal_index]))
+        if pin:
+            self.sessions.pin(session)
+        return session
 
     def new_session(self, goal_index: int | None = None) -> Session:
-        """A fresh session with a new random id, reset to ``goal_index`` (default: WebShop's weighted draw)."""
+        """A fresh pinned session with a new random id, reset to ``goal_index`` (default: WebShop's
+        weighted draw). Raises ShopError(503) when the server is full."""
         session_id = new_session_id()
         if goal_index is None:
             goal_index = self.goal_for_session_id(session_id)
         self.check_goal_index(goal_index)
-        session = self.sessions.add(Session(session_id, goal_index, self.world.goals[goal_index]))
+        session = Session(session_id, goal_index, self.world.goals[goal_index], pinned=True)
+        session = self.sessions.add(session)
         with session.lock:
             self.reset(session, goal_index)
         return session
@@ -450,37 +546,41 @@ class Shop:
         """Start ``session`` over on the search page (same goal unless ``goal_index`` is given)."""
         goal_index = session.goal_index if goal_index is None else self.check_goal_index(goal_index)
         session.restart(goal_index, self.world.goals[goal_index])
-        self._goto(session, Page("index"))
+        self.show(session, Page("index"))
 
     # ---- the text environment
 
-    def step(self, session: Session, action: str) -> tuple[bool, float]:
-        """Apply ``search[...]`` / ``click[...]`` as WebShop's text env does; returns (valid, reward).
+    def step(self, session: Session, action: str) -> StepResult:
+        """Apply one action as WebShop's text env does (upstream's parsing, see ``text.parse_action``).
 
-        An action that is not a search, not a clickable of the current page, or ``click[search]``
-        changes nothing (``valid`` False), as upstream. A search works on every page, as upstream.
+        ``search[q]`` runs on every page; ``click[x]`` follows the element ``x`` of the current page
+        (not ``click[search]``). Anything else changes nothing (``valid`` False), as upstream; so do
+        actions we refuse, with the reason in ``message``: a query over MAX_QUERY_CHARS, an action
+        over MAX_ACTION_CHARS, a query that is not valid text. Every action counts as a step.
         """
         if session.done:
             raise ShopError(
                 409, f"session {session.id!r} has bought already; reset it to start a new episode"
             )
-        if len(action) > MAX_ACTION_CHARS:
-            raise ShopError(
-                400, f"the action is {len(action)} characters long; the limit is {MAX_ACTION_CHARS}"
-            )
         if session.view is None:
-            self._goto(session, session.page)
-        name, argument = parse_action(action)
-        target = None
-        if name == "search" and argument:
-            target = Page.results(argument)  # may refuse the query (400) before anything changes
-        elif name == "click" and argument and argument != "search" and session.view.clickables.get(argument):
-            target = self.resolve(session.view.clickables[argument])
+            self.show(session, session.page)
         session.steps += 1
-        if target is None:
-            return False, 0.0
-        self._goto(session, target)
-        return True, session.score if session.done else 0.0
+        if len(action) > MAX_ACTION_CHARS:
+            return StepResult(
+                False, 0.0, f"the action is {len(action)} characters long; the limit is {MAX_ACTION_CHARS}"
+            )
+        name, argument = parse_action(action)
+        if name == "search" and argument is not None:
+            try:
+                target = Page.results(argument)
+            except ShopError as error:
+                return StepResult(False, 0.0, error.message)
+        elif name == "click" and argument != "search" and session.view.clickables.get(argument):
+            target = self.resolve(session.view.clickables[argument])
+        else:
+            return StepResult(False, 0.0, None)
+        self.show(session, target)
+        return StepResult(True, session.score if session.done else 0.0, None)
 
     def resolve(self, url: str) -> Page:
         """The page a link, form or radio button of ours points at."""
@@ -490,41 +590,63 @@ class Shop:
             raise ShopError(404, f"no page at {url[:200]!r}") from error
         return self.page_from_route(endpoint, args)
 
-    def _goto(self, session: Session, page: Page) -> None:
+    def show(self, session: Session, page: Page) -> str:
+        """Render ``page`` and make it the session's current page, for both doors; returns the HTML.
+
+        (Rendering the ``done`` page scores the purchase.) Call with ``session.lock`` held.
+        """
+        if page.endpoint == "index":
+            session.visited.clear()  # upstream's "back to search" starts its list of visited products over
         html = self.render(session, page)
         session.page, session.view = page, parse_page(html)
+        return html
 
     # ---- pages
 
     def page_from_route(self, endpoint: str, args: Mapping[str, str]) -> Page:
-        """Validate the parts of a page URL (as routed by ``PAGE_RULES``) into a :class:`Page`."""
+        """Validate the parts of a page URL (as routed by ``PAGE_RULES``) into a :class:`Page`.
+
+        ``keywords`` is a list literal (``['red', 'shoes']``, as upstream's pages write it) or, as
+        upstream also accepts, a plain segment taken as one keyword (``red+shoes``, as upstream's
+        text env writes it; Lucene splits it on ``+``). Bad parts: 400, unknown things: 404.
+        """
         if endpoint == "index":
             return Page("index")
-        try:
-            keywords = tuple(parse_str_list(args["keywords"])) if "keywords" in args else ()
-            options = parse_str_dict(args["options"]) if "options" in args else {}
-        except ValueError as error:
-            raise ShopError(400, str(error)) from error
+        keywords: tuple[str, ...] = ()
         if "keywords" in args:
+            raw = args["keywords"]
+            if len(raw) > MAX_LITERAL_CHARS:
+                raise ShopError(400, f"keywords are {len(raw)} characters long; the limit is {MAX_LITERAL_CHARS}")
+            if raw.startswith("["):
+                try:
+                    keywords = tuple(parse_str_list(raw))
+                except ValueError as error:
+                    raise ShopError(400, str(error)) from error
+                if not keywords:
+                    raise ShopError(400, "keywords must hold at least one word, as in ['red', 'shoes']")
+            else:
+                keywords = (raw,)
             query = " ".join(keywords)
-            if not keywords or not query.strip():
-                raise ShopError(400, "keywords must hold at least one non-empty word")
+            check_text(query, "the keywords")
             if len(query) > MAX_QUERY_CHARS:
                 raise ShopError(
                     400, f"the search query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}"
                 )
+        try:
+            options = parse_str_dict(args["options"]) if "options" in args else {}
+        except ValueError as error:
+            raise ShopError(400, str(error)) from error
         page = 1
         if "page" in args:
-            if not args["page"].isdigit() or not 1 <= int(args["page"]) <= MAX_PAGE:
-                raise ShopError(
-                    400, f"page must be a whole number from 1 to {MAX_PAGE}, not {args['page'][:40]!r}"
-                )
-            page = int(args["page"])
+            raw_page = args["page"]
+            if not PAGE_NUMBER_RE.fullmatch(raw_page) or not 1 <= int(raw_page) <= MAX_PAGE:
+                raise ShopError(400, f"page must be a whole number from 1 to {MAX_PAGE}, not {raw_page[:40]!r}")
+            page = int(raw_page)
         asin = args.get("asin", "")
         if asin:
+            if not ASIN_RE.fullmatch(asin) or asin.upper() not in self.world:
+                raise ShopError(404, f"unknown asin {asin[:40]!r}")
             asin = asin.upper()
-            if len(asin) > 20 or asin not in self.world:
-                raise ShopError(404, f"unknown asin {args['asin'][:40]!r}")
             product_options = self.world.product(asin).get("options") or {}
             for name, value in options.items():
                 if value not in product_options.get(name, ()):

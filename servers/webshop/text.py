@@ -26,9 +26,10 @@ import lxml.html
 
 _INVISIBLE_PARENTS = frozenset({"style", "script", "head", "title", "meta"})
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none")
-# WebShop's action syntax name[argument], matched from the start. Upstream's name group is greedy,
-# which splits "search[size [large]]" at the inner bracket; ours is lazy (the first '[' opens).
-_ACTION_RE = re.compile(r"(.+?)\[(.+)\]")
+# WebShop's action syntax, exactly as upstream matches it (``re.match``, no flags): the name group is
+# greedy, so "search[size [large]]" splits at the inner bracket; text after the last "]" is ignored;
+# a newline inside the brackets makes no match.
+_ACTION_RE = re.compile(r"(.+)\[(.+)\]")
 SEARCH_PLACEHOLDER = "search[<query>]"
 
 
@@ -131,16 +132,16 @@ def parse_page(html: str) -> PageView:
 
 
 def parse_action(action: str) -> tuple[str, str | None]:
-    """Split ``search[red shoes]`` into ``("search", "red shoes")`` as WebShop does.
+    """Split an action as WebShop's text env does: ``"search[Red Shoes]"`` -> ``("search", "red shoes")``.
 
-    The argument is lowercased (WebShop), surrounding whitespace of the whole action is ignored,
-    and the name is lowercased too (a harmless leniency). No brackets: ``(action, None)``.
+    Upstream's rules exactly: ``re.match(r"(.+)\\[(.+)\\]", action)``; the name is kept as written
+    (so ``Click[x]``, ``SEARCH[x]`` and `` click[x]`` name no action) and the argument is lowercased.
+    No match: ``(action, None)``.
     """
-    action = action.strip()
     match = _ACTION_RE.match(action)
     if match is None:
-        return action.lower(), None
-    return match.group(1).strip().lower(), match.group(2).lower()
+        return action, None
+    return match.group(1), match.group(2).lower()
 
 
 def admissible_actions(available: dict) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import build, catalogue, generator, goals, reward, search
 from .catalogue import CatalogueError
@@ -47,6 +47,11 @@ class WorldConfig(BaseModel):
                                       "(default items_shuffle_1000.json, else items_shuffle.json)")
     max_products: int | None = Field(None, ge=1, description="with data_dir: keep only the first N raw "
                                      "records, as WebShop's num_products")
+
+    @field_validator("data_dir", "cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser()
 
     def resolved_cache_dir(self) -> Path:
         """The cache folder this config uses."""

@@ -213,3 +213,11 @@ def test_processes_share_one_build(tmp_path):
     results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
     assert results[0] == results[1]
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+
+
+def test_data_and_cache_dirs_expand_the_home_folder():
+    from servers.webshop.world import WorldConfig
+
+    cfg = WorldConfig(data_dir="~/webshop/data", cache_dir="~/cache")
+    assert cfg.data_dir == Path.home() / "webshop" / "data"
+    assert cfg.resolved_cache_dir() == Path.home() / "cache"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -146,19 +147,65 @@ def test_losing_purchase_and_step_limit(base_url: str, winning: WinningCase) -> 
     env.close()
 
 
-def test_invalid_actions_change_nothing(base_url: str) -> None:
-    env = WebShopEnv(server_url=base_url, observation_mode="text_rich")
+INVALID_ACTIONS = [
+    "click[search]",
+    "click[buy now]",
+    "buy it now",
+    "",
+    "Search[shoes]",  # upstream's names are case-sensitive and keep surrounding whitespace
+    " search[shoes]",
+    "search[red\nshoes]",
+    "click[\ud800]",
+    42,
+]
+REFUSED_ACTIONS = [  # (action, the reason shown in front of the unchanged page)
+    ("search[" + "x" * 100_000 + "]", "the action is 100008 characters long; the limit is 2000"),
+    ("search[" + "x " * 600 + "]", "the search query is 1200 characters long; the limit is 1000"),
+    ("search[\ud800]", "the search query is not valid text: it holds the lone surrogate '\\ud800'"),
+]
+
+
+@pytest.mark.parametrize("transport", ["http", "direct"])
+def test_no_str_action_raises_and_invalid_ones_change_nothing(
+    env_kwargs: dict[str, Any], transport: str
+) -> None:
+    env = WebShopEnv(observation_mode="text_rich", transport=transport, **env_kwargs)
     obs, info = env.reset(seed=2)
     assert obs.startswith("WebShop\nInstruction:\n") and "[button] Search [button_]" in obs
-    for action in ["click[search]", "click[buy now]", "buy it now", "", "search[" + "x" * 100_000 + "]", 42]:
+    for action in INVALID_ACTIONS:
         next_obs, reward, terminated, truncated, info = env.step(action)
-        assert (next_obs, reward, terminated, truncated, info["action_valid"]) == (
-            obs,
-            0.0,
-            False,
-            False,
-            False,
-        )
+        assert (next_obs, reward, terminated, truncated, info["action_valid"]) == (obs, 0.0, False, False, False)
+    for action, reason in REFUSED_ACTIONS:
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        assert next_obs.startswith(f"Invalid action: {reason}") and next_obs.endswith(f".\n{obs}")
+        assert (reward, terminated, truncated, info["action_valid"]) == (0.0, False, False, False)
+    assert env.step("search[shoes]")[4]["action_valid"]  # the next valid action shows a plain page
+    env.close()
+
+
+def test_lenient_parsing_is_an_option(base_url: str) -> None:
+    upstream = WebShopEnv(server_url=base_url)
+    lenient = WebShopEnv(server_url=base_url, action_parsing="lenient")
+    for env in (upstream, lenient):
+        env.reset(seed=3)
+    for action in [" Search[Shoes] ", "SEARCH [shoes]", "\tclick[next >]\n"]:
+        assert not upstream.step(action)[4]["action_valid"]
+        assert lenient.step(action)[4]["action_valid"], action
+    with pytest.raises(ValueError, match="action_parsing"):
+        WebShopEnv(server_url=base_url, action_parsing="loose")
+    upstream.close()
+    lenient.close()
+
+
+def test_info_carries_upstream_available_actions(base_url: str) -> None:
+    env = WebShopEnv(server_url=base_url)
+    _, info = env.reset(seed=0)
+    assert info["available_actions"] == {"has_search_bar": True, "clickables": ["search"]}
+    _, _, _, _, info = env.step("search[shoes]")
+    available = info["available_actions"]
+    assert available["has_search_bar"] is False and available["clickables"][:2] == ["back to search", "next >"]
+    # Ours: verl-agent's list without the search button, which does nothing when clicked.
+    assert info["admissible_actions"] == [f"click[{c}]" for c in available["clickables"]]
     env.close()
 
 
@@ -187,4 +234,23 @@ def test_bad_arguments_are_refused_clearly(base_url: str, world: Any) -> None:
         env.reset(options={"task": len(world.goals)})
     with pytest.raises(gym.error.ResetNeeded):
         env.step("search[x]")
+    env.close()
+
+
+def test_seeds_cover_the_test_split_once_in_an_order_without_blocks(base_url: str, world: Any) -> None:
+    """Seed s is goal s of the split (upstream's ``fixed_<s>`` / verl-agent's ``session=s``): seeds
+    0..499 cover the test split exactly once, and the order (upstream's seeded shuffle) has no blocks
+    of one category (benchmarks/webshop_goal_order.py measures this on larger catalogues)."""
+    env = WebShopEnv(server_url=base_url, transport="http")
+    split = world.goal_indices("test")
+    task_ids = [env.reset(seed=seed)[1]["task_id"] for seed in range(len(split))]
+    assert task_ids == list(split) and len(split) == 500
+    assert env.reset(seed=len(split))[1]["task_id"] == split[0]  # then the split starts over
+    categories = [world.goals[i]["category"] for i in task_ids]
+    windows = [len(set(categories[i : i + 16])) for i in range(len(categories) - 15)]
+    assert min(windows) >= 2 and sum(windows) / len(windows) > 3.5, (min(windows), sum(windows) / len(windows))
+    same_neighbours = sum(a == b for a, b in itertools.pairwise(categories))
+    shares = {c: categories.count(c) / len(categories) for c in set(categories)}
+    expected = (len(categories) - 1) * sum(p * p for p in shares.values())
+    assert same_neighbours < 1.3 * expected, (same_neighbours, expected)
     env.close()
