@@ -7,7 +7,10 @@ same commands (each game's walkthrough without its winning command, then ``look`
 
 Contenders:
   * ``ours sync``: ``make_group_vector_env(..., asynchronous=False)``, all envs in this process;
-  * ``ours async``: ``make_group_vector_env(...)``, one forkserver worker process per env;
+  * ``ours async``: ``make_group_vector_env(...)``, one forkserver worker process per env
+    (``ProcessVectorEnv``, which restarts dead workers);
+  * ``gym async``: the same members in gymnasium's ``AsyncVectorEnv`` (what ``ProcessVectorEnv``
+    replaced; it does not survive a dead worker);
   * ``AlfredTWEnv``: ``AlfredTWEnv(config).init_env(batch_size=N)``, textworld's batch env
     (a process per env for N > 1, in-process for N = 1), without our caches.
 
@@ -36,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CONTENDERS = ("ours-sync", "ours-async", "alfredtwenv")
+CONTENDERS = ("ours-sync", "ours-async", "gym-async", "alfredtwenv")
 
 
 def _rss_mb(pid: int | None = None) -> float:
@@ -66,10 +69,15 @@ def _run_ours(config: dict[str, Any]) -> dict[str, Any]:
     n = len(games)
     before = _rss_mb()
     start = time.perf_counter()
-    envs = make_group_vector_env(
-        "ALFWorld-v0", num_groups=n, group_size=1, asynchronous=config["contender"] == "ours-async",
-        data_path=config["root"], split="train", max_steps=config["steps"] + 1, expert=config["expert"],
-    )  # fmt: skip
+    env_kwargs = {"data_path": config["root"], "split": "train", "max_steps": config["steps"] + 1,
+                  "expert": config["expert"]}  # fmt: skip
+    if config["contender"] == "gym-async":
+        envs = _gymnasium_async(n, env_kwargs)
+    else:
+        envs = make_group_vector_env(
+            "ALFWorld-v0", num_groups=n, group_size=1, asynchronous=config["contender"] == "ours-async",
+            **env_kwargs,
+        )  # fmt: skip
     startup = time.perf_counter() - start
     resets, step_times = [], []
     for _ in range(config["rounds"]):
@@ -83,11 +91,27 @@ def _run_ours(config: dict[str, Any]) -> dict[str, Any]:
             envs.step([plan[t] for plan in plans])
             step_times.append(time.perf_counter() - start)
     if config["contender"] == "ours-async":
+        memory = _uss_mb(list(envs.unwrapped.worker_pids))
+    elif config["contender"] == "gym-async":
         memory = _uss_mb([process.pid for process in envs.unwrapped.processes])
     else:
         memory = _rss_mb() - before
     envs.close()
     return {"startup": startup, "resets": resets, "steps": step_times, "rss_mb_per_env": memory / n}
+
+
+def _gymnasium_async(n: int, env_kwargs: dict[str, Any]) -> Any:
+    """The same group members in gymnasium's own ``AsyncVectorEnv`` (what ``ours-async`` replaced)."""
+    import functools
+
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode
+
+    from agentenv.vector import GroupVectorEnv, _default_context, _make_member
+
+    env_fns = [functools.partial(_make_member, "ALFWorld-v0", i, env_kwargs) for i in range(n)]
+    vector = AsyncVectorEnv(env_fns, shared_memory=False, context=_default_context("ALFWorld-v0"),
+                            autoreset_mode=AutoresetMode.DISABLED)  # fmt: skip
+    return GroupVectorEnv(vector, 1)
 
 
 def _run_alfredtwenv(config: dict[str, Any]) -> dict[str, Any]:
@@ -139,9 +163,9 @@ def _worker(config: dict[str, Any]) -> None:
 def _export_games(count: int, split: str, root: Path) -> list[dict[str, Any]]:
     """The first ``count`` embedded games of ``split``, written in ALFWorld's layout under ``root``."""
     from agentenv.alfworld.generate import write_official
-    from agentenv.alfworld.tasks import EMBEDDED_DATA_DIR, read_compact_records
+    from agentenv.alfworld.tasks import embedded_dir, read_compact_records
 
-    records = read_compact_records(EMBEDDED_DATA_DIR / f"{split}.jsonl.xz")[:count]
+    records = read_compact_records(embedded_dir() / f"{split}.jsonl.xz")[:count]
     for record in records:
         write_official(root, "train", record)  # AlfredTWEnv reads one folder: call it train
     return [{"task_id": r["task_id"], "walkthrough": r["walkthrough"]} for r in records]

@@ -34,6 +34,10 @@ class ALFWorldEnv(gym.Env[str, str]):
     A command the game does not admit (anything not in ``info["admissible_actions"]``,
     compared after stripping surrounding spaces; also non-strings) changes nothing: the
     observation is the game's ``Nothing happens.`` and ``info["action_valid"]`` is False.
+    Such a step is answered from the cached state without an engine step: textworld's
+    ``PddlEnv`` looks the stripped command up among the state's commands and, when it is
+    not there, prints ``Nothing happens.`` and recomputes the same state, so the
+    transcript is byte-identical to stock ALFWorld's, in about 1 µs instead of a full step.
 
     ## Observation Space
     ``FreeText``: the game's text as ALFWorld prints it. The first observation
@@ -58,8 +62,11 @@ class ALFWorldEnv(gym.Env[str, str]):
 
     ## Starting State
     ``reset(options={"task": task_id})`` plays that game; otherwise the game is
-    ``tasks[seed % len(tasks)]`` of the split (consecutive seeds, consecutive games), or
-    a random one when no seed is given. The same game and seed give the same episode.
+    ``tasks[seed % len(tasks)]``, with ``tasks`` the split in *seed order*: a fixed
+    shuffle, stratified by task type, that depends only on the task ids
+    (:func:`agentenv.alfworld.tasks.seed_order`). So consecutive seeds mix the task types
+    in proportion, and seeds ``0 .. len(tasks) - 1`` play every game once. Without a seed
+    the game is a random one. The same game and seed give the same episode.
     ``reset(options={"idle": True})`` parks the env without engine work: it returns
     ``("", info)`` and every step until the next reset returns ``("", 0.0, False, False, info)``.
 
@@ -69,9 +76,11 @@ class ALFWorldEnv(gym.Env[str, str]):
     ``source``: ``"auto"`` (default: ``data_path`` or ``$ALFWORLD_DATA`` if it holds the
     official data, else the embedded set), ``"embedded"`` or ``"official"``.
     ``data_path``: a folder of games (ALFWorld's data root, a ``json_2.1.1`` folder, or
-    an ``alfworld-generate`` output). ``expert``, ``max_steps``, ``success_reward`` as above.
-    ``task_types``: keep only games of these task types; ``max_tasks``: then keep the
-    first N games (a fixed small set for debugging, curricula or CPU demos).
+    an ``hgpo-alfworld-generate`` output). ``games_version``: the version of the embedded
+    games (default: the latest, 2; 1 is the first release's set, see ``docs/alfworld.md``);
+    an error with games from a folder. ``expert``, ``max_steps``, ``success_reward`` as
+    above. ``task_types``: keep only games of these task types; ``max_tasks``: then keep
+    the first N games in seed order (a fixed small set for debugging, curricula or CPU demos).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -82,6 +91,7 @@ class ALFWorldEnv(gym.Env[str, str]):
         *,
         source: Literal["auto", "embedded", "official"] = "auto",
         data_path: str | os.PathLike[str] | None = None,
+        games_version: int | None = None,
         expert: bool = False,
         max_steps: int = 50,
         success_reward: float = 10.0,
@@ -93,7 +103,7 @@ class ALFWorldEnv(gym.Env[str, str]):
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"unsupported render_mode {render_mode!r}; expected None or 'ansi'")
-        self.tasks: TaskSet = load_task_set(split, source, data_path)
+        self.tasks: TaskSet = load_task_set(split, source, data_path, games_version)
         if task_types is not None or max_tasks is not None:
             self.tasks = self.tasks.subset(task_types, max_tasks)
         self.split = split
@@ -156,20 +166,18 @@ class ALFWorldEnv(gym.Env[str, str]):
         assert self._engine is not None and self._task is not None
         self._steps += 1
         command = action.strip() if isinstance(action, str) else None
-        valid = command is not None and command in self._commands
-        if command is None:  # a non-string never reaches the engine
+        if command is None or command not in self._commands:
+            # textworld's PddlEnv.step looks the stripped command up among the state's
+            # commands; a miss prints "Nothing happens.", applies nothing and recomputes the
+            # same state (facts, admissible commands, won). Answer it from the cache: same
+            # transcript, no engine step. The expert's suggestion stays the same too.
             self._obs, info = "Nothing happens.", {**self._info, "action_valid": False}
-        else:  # an inadmissible command gets the game's "Nothing happens." and changes nothing
+        else:
             state = self._engine.step(command)
-            self._obs, info = state["feedback"], self._state_info(state, action_valid=valid)
-        if self.expert:
-            assert self._expert is not None
-            # After an invalid command the state is unchanged, and so is the suggestion.
-            info["expert_action"] = (
-                self._expert.next_action(expert_view(state), command)
-                if valid
-                else self._info["expert_action"]
-            )
+            self._obs, info = state["feedback"], self._state_info(state, action_valid=True)
+            if self.expert:
+                assert self._expert is not None
+                info["expert_action"] = self._expert.next_action(expert_view(state), command)
         won = info["won"]
         self._terminated = bool(won)
         self._truncated = not won and self._steps >= self.max_steps

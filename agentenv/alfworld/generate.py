@@ -1,12 +1,14 @@
-"""``alfworld-generate``: build a set of verified ALFWorld games of any size, offline.
+"""``hgpo-alfworld-generate``: build a set of verified ALFWorld games of any size, offline.
+
+(Not ``alfworld-generate``: the ``alfworld`` wheel installs a script of that name.)
 
 Examples::
 
     # ALFWorld-sized set (3,553 / 140 / 134) in ALFWorld's data layout; point
     # ALFWORLD_DATA (or gym.make(..., data_path=...)) at the folder to play it.
-    alfworld-generate --out ~/alfworld-gen
-    # the compact format the package ships (agentenv/alfworld/data):
-    alfworld-generate --format compact --out agentenv/alfworld/data --train 600
+    hgpo-alfworld-generate --out ~/alfworld-gen
+    # the compact format the package ships (agentenv/alfworld/data/v2):
+    hgpo-alfworld-generate --format compact --out agentenv/alfworld/data/v2 --train 600
 
 Game ``i`` of a split depends only on ``(seed, split, i)``: the same command rebuilds
 the same files, with any number of workers. Games already generated with the same
@@ -36,7 +38,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agentenv.alfworld.generator import generate_game, record_to_official
+from agentenv.alfworld.generator import (
+    GAMES_VERSION,
+    MAX_EXPERT_STEPS,
+    OFFICIAL_TYPE_COUNTS,
+    generate_game,
+    record_to_official,
+    seen_instance_source,
+)
 from agentenv.alfworld.tasks import OFFICIAL_SUBDIR, SPLITS, read_compact_records, wheel_logic
 
 __all__ = ["generate", "main", "write_compact", "write_official"]
@@ -44,8 +53,9 @@ __all__ = ["generate", "main", "write_compact", "write_official"]
 logger = logging.getLogger(__name__)
 
 #: Sizes of ALFWorld's official splits after its filters.
-OFFICIAL_SIZES = {"train": 3553, "valid_seen": 140, "valid_unseen": 134}
+OFFICIAL_SIZES = {split: sum(counts) for split, counts in OFFICIAL_TYPE_COUNTS.items()}
 COMPACT_FORMAT = "agentenv-alfworld-compact/1"
+PROG = "hgpo-alfworld-generate"
 
 
 def _generate_one(job: tuple[int, str, int, int]) -> tuple[str, int, dict[str, Any]]:
@@ -58,7 +68,7 @@ def generate(
     sizes: Mapping[str, int],
     *,
     workers: int = 1,
-    max_expert_steps: int = 50,
+    max_expert_steps: int = MAX_EXPERT_STEPS,
     skip: Mapping[str, Iterable[int]] | None = None,
     progress: bool = True,
 ) -> Iterator[tuple[str, int, dict[str, Any]]]:
@@ -143,7 +153,7 @@ def _count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="alfworld-generate",
+        prog=PROG,
         description="Generate verified ALFWorld games offline from the alfworld wheel's files.",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -165,14 +175,49 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-expert-steps",
         type=int,
-        default=50,
-        help="keep a game only if the handcoded expert wins it within this many steps (default: %(default)s)",
+        default=MAX_EXPERT_STEPS,
+        help="keep a scene only if the handcoded expert wins it within this many steps (default: %(default)s)",
     )
     return parser
 
 
-def _partial_path(out: Path, split: str, seed: int) -> Path:
-    return out / f".{split}.s{seed}.partial.jsonl"
+def _partial_path(out: Path, split: str, seed: int, max_expert_steps: int) -> Path:
+    return out / f".{split}.s{seed}.v{GAMES_VERSION}.c{max_expert_steps}.partial.jsonl"
+
+
+SETTINGS_FILE = ".hgpo-alfworld-generate.json"
+
+
+def _claim_official_folder(out: Path, seed: int, max_expert_steps: int) -> None:
+    """Refuse to mix games made with other settings in one folder of ALFWorld's layout."""
+    settings = {"games_version": GAMES_VERSION, "seed": seed, "max_expert_steps": max_expert_steps}
+    path = out / SETTINGS_FILE
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            previous = None
+        if previous != settings:
+            raise SystemExit(
+                f"{PROG}: {out} holds games made with other settings ({previous}, now {settings}): "
+                "use another --out folder"
+            )
+    elif _official_dir(out, "train").parent.is_dir():
+        logger.warning(
+            "%s: no %s; keeping the games found there as if made with %s", out, SETTINGS_FILE, settings
+        )
+    path.write_text(json.dumps(settings) + "\n")
+
+
+def _warn_if_seen_outside_train(sizes: Mapping[str, int]) -> None:
+    """valid_seen reuses the task instances of the first train games: say if --train is too small to hold them."""
+    needed = 1 + max((seen_instance_source(i) for i in range(sizes["valid_seen"])), default=-1)
+    if sizes["valid_seen"] and sizes["train"] < needed:
+        logger.warning(
+            "valid_seen games take the task instances of the first %d train games; with --train %d "
+            "some of them are not in your train split",
+            needed, sizes["train"],
+        )  # fmt: skip
 
 
 def _read_partial(path: Path) -> dict[int, dict[str, Any]]:
@@ -194,11 +239,8 @@ def _previous_compact(out: Path, seed: int, max_expert_steps: int) -> dict[str, 
         manifest = json.loads((out / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    if (manifest.get("format"), manifest.get("seed"), manifest.get("max_expert_steps")) != (
-        COMPACT_FORMAT,
-        seed,
-        max_expert_steps,
-    ):
+    settings = ("format", "games_version", "seed", "max_expert_steps")
+    if tuple(manifest.get(k) for k in settings) != (COMPACT_FORMAT, GAMES_VERSION, seed, max_expert_steps):
         return {}
     found = {}
     for split in SPLITS:
@@ -209,7 +251,7 @@ def _previous_compact(out: Path, seed: int, max_expert_steps: int) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``alfworld-generate`` console script."""
+    """Entry point of the ``hgpo-alfworld-generate`` console script."""
     # Parse before any engine work: fast-downward's translator overwrites sys.argv.
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -230,14 +272,16 @@ def _run(args: argparse.Namespace) -> int:
 
     # Games finished by an earlier run with the same seed are kept, in both formats.
     records: dict[str, dict[int, dict[str, Any]]] = {split: {} for split in SPLITS}
+    _warn_if_seen_outside_train(sizes)
     if args.format == "official":
+        _claim_official_folder(out, args.seed, args.max_expert_steps)
         skip = {split: _existing_official(out, split, args.seed) for split in SPLITS}
     else:
         previous = _previous_compact(out, args.seed, args.max_expert_steps)
         for split in SPLITS:
             records[split] = {
                 **previous.get(split, {}),
-                **_read_partial(_partial_path(out, split, args.seed)),
+                **_read_partial(_partial_path(out, split, args.seed, args.max_expert_steps)),
             }
         skip = {split: set(records[split]) for split in SPLITS}
     kept = {split: len([i for i in found if i < sizes[split]]) for split, found in skip.items()}
@@ -255,7 +299,9 @@ def _run(args: argparse.Namespace) -> int:
                 write_official(out, split, record)
             else:
                 if split not in partial_files:
-                    partial_files[split] = _partial_path(out, split, args.seed).open("a", encoding="utf-8")
+                    partial_files[split] = _partial_path(out, split, args.seed, args.max_expert_steps).open(
+                        "a", encoding="utf-8"
+                    )
                 partial_files[split].write(_dumps({"index": index, "record": record}) + "\n")
                 partial_files[split].flush()
                 records[split][index] = record
@@ -269,6 +315,7 @@ def _run(args: argparse.Namespace) -> int:
             write_compact(out / f"{split}.jsonl.xz", (records[split][i] for i in range(sizes[split])))
         manifest = {
             "format": COMPACT_FORMAT,
+            "games_version": GAMES_VERSION,
             "seed": args.seed,
             "max_expert_steps": args.max_expert_steps,
             "counts": sizes,
@@ -277,7 +324,7 @@ def _run(args: argparse.Namespace) -> int:
         }
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         for split in SPLITS:
-            _partial_path(out, split, args.seed).unlink(missing_ok=True)
+            _partial_path(out, split, args.seed, args.max_expert_steps).unlink(missing_ok=True)
 
     elapsed = time.perf_counter() - started
     types = Counter(r["task_type"] for r in new)

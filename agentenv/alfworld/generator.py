@@ -9,21 +9,35 @@ what it lacks is AI2-THOR's object placement, so this module samples it.
 
 How one game is made (deterministic in ``(seed, split, index)``):
 
-1. the task type cycles through the six types with ``index``;
-2. a floor plan of the split whose room type ALFRED allows for that type
-   (``constants.GOALS_VALID``) and that has a sensible goal of that type;
-3. a goal (object, receptacle or lamp) among the sensible ones (:func:`candidate_goals`);
-4. a scene: the room's receptacles (instances and poses from ``openable.json``; the
-   types only listed in ``objects.json``, such as stove burners or the garbage can,
-   get instances at free points of the navigation grid), and 1-3 instances
-   (ALFRED's ``MAX_NUM_OF_OBJ_INSTANCES``) of every portable object type of the
-   room, each put in a receptacle that may hold it (``VAL_RECEPTACLE_OBJECTS``);
-5. the PDDL problem in the form of ALFWorld's ``augment_pddl_states`` (escaped THOR
+1. the task type follows a fixed schedule that interleaves the six types in the
+   proportions of ALFWorld's official split (:data:`OFFICIAL_TYPE_COUNTS`; a smooth
+   weighted round robin: every prefix of the schedule is within one game per type of
+   those proportions, and the official split sizes get the official counts exactly);
+2. the *task instance* (a floor plan and a goal), drawn once per game:
+
+   * ``train`` and ``valid_unseen``: a floor plan of the split whose room type ALFRED
+     allows for that type (``constants.GOALS_VALID``) and that has a sensible goal of
+     that type, then a goal among the sensible ones (:func:`candidate_goals`);
+   * ``valid_seen``: ALFWorld's "seen" split holds known task instances in training
+     rooms with new placements, so the k-th ``valid_seen`` game of a type takes the
+     instance of the k-th ``train`` game of that type (train games are generated from
+     their index alone, so this needs no train file);
+
+3. a scene for the instance: the room's receptacles (instances and poses from
+   ``openable.json``; the types only listed in ``objects.json``, such as stove burners
+   or the garbage can, get instances at free points of the navigation grid), and 1-3
+   instances (ALFRED's ``MAX_NUM_OF_OBJ_INSTANCES``) of every portable object type of
+   the room, each put in a receptacle that may hold it (``VAL_RECEPTACLE_OBJECTS``);
+4. the PDDL problem in the form of ALFWorld's ``augment_pddl_states`` (escaped THOR
    ids, ``receptacleType``/``objectType``/``canContain``/... facts, the goal from
    ``goal_library``) and a task sentence from the goal's templates;
-6. the game is kept only if alfworld's handcoded expert (with our ``move`` fix) wins
-   it within ``max_expert_steps``; its commands become the walkthrough. Otherwise
-   the next attempt samples again.
+5. the game is kept only if alfworld's handcoded expert (with our ``move`` fix) wins
+   it within ``max_expert_steps`` (:data:`MAX_EXPERT_STEPS`, 30: well below the env's
+   50-step limit, so an agent has 20 steps of slack for wrong turns); its commands
+   become the walkthrough. Otherwise a new scene is sampled for the *same* instance,
+   so the step cap changes placements, not which rooms and goals the split holds.
+   Only if :data:`MAX_ATTEMPTS` scenes all fail does the game move to another
+   instance (not seen for the shipped set).
 
 Sensible-task rules (AI2-THOR's real placements are not available, so random ones
 are restrained): targets never start in a receptacle of the goal type (the goal
@@ -33,14 +47,19 @@ cooled things into the microwave; objects start in the garbage can ten times les
 often than elsewhere; lamps stand on desks, side tables, dressers and the like.
 
 ``valid_unseen`` uses only the 24 floor plans ``alfworld.gen.constants`` sets apart
-as test scenes (1-6, 201-206, 301-306, 401-406); ``train`` and ``valid_seen`` use the
-other 96, with independent random streams.
+as test scenes (1-6, 201-206, 301-306, 401-406); ``train`` (and so ``valid_seen``)
+the other 96.
+
+This is version 2 of the games (``GAMES_VERSION``). Version 1 (cycling types, a
+``valid_seen`` drawn independently of ``train``, a 50-step cap) is kept as frozen
+files in ``agentenv/alfworld/data/v1``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import random
 import re
 from collections.abc import Mapping
@@ -57,6 +76,9 @@ from agentenv.alfworld.engine import Engine, expert_walkthrough
 from agentenv.alfworld.tasks import SPLITS, TASK_TYPES, Task
 
 __all__ = [
+    "GAMES_VERSION",
+    "MAX_EXPERT_STEPS",
+    "OFFICIAL_TYPE_COUNTS",
     "Goal",
     "Scene",
     "candidate_goals",
@@ -68,8 +90,25 @@ __all__ = [
     "pddl_problem",
     "record_to_official",
     "sample_scene",
+    "seen_instance_source",
     "split_floorplans",
+    "task_instance",
+    "task_type_of",
 ]
+
+logger = logging.getLogger(__name__)
+
+#: Version of the generated games (the embedded set's ``games_version``).
+GAMES_VERSION = 2
+#: Per-type game counts of ALFWorld's official splits after its filters, in
+#: ``TASK_TYPES`` order (pick, look, clean, heat, cool, pick-two).
+OFFICIAL_TYPE_COUNTS: Mapping[str, tuple[int, ...]] = {
+    "train": (790, 308, 650, 459, 533, 813),
+    "valid_seen": (35, 13, 27, 16, 25, 24),
+    "valid_unseen": (24, 18, 31, 23, 21, 17),
+}
+#: The expert must win a generated game within this many steps (the env allows 50).
+MAX_EXPERT_STEPS = 30
 
 LAYOUTS_DIR = Path(alfworld.gen.__file__).parent / "layouts"
 
@@ -115,7 +154,10 @@ ODD_PARENTS = {
 SYNTHESISED_COUNT = {"StoveBurner": 4}
 GARBAGE_WEIGHT = 0.1
 MAX_INSTANCES = C.MAX_NUM_OF_OBJ_INSTANCES
+#: Scenes tried for one task instance before moving to another instance.
 MAX_ATTEMPTS = 25
+#: Task instances tried for one game before giving up.
+MAX_TASK_INSTANCES = 4
 #: Floor plans held out for valid_unseen.
 UNSEEN_FLOORPLANS = frozenset(C.TEST_SCENE_NUMBERS)
 
@@ -394,19 +436,88 @@ def goal_sentence(goal: Goal, rng: random.Random) -> str:
     )
 
 
-def make_task(seed: int, split: str, index: int, attempt: int = 0) -> tuple[Task, int]:
-    """Sample the unverified game ``index`` of ``split`` (attempt ``attempt``); returns it and its floor plan."""
-    rng = random.Random(f"alfworld-gen/{seed}/{split}/{index}/{attempt}")
-    task_type = TASK_TYPES[index % len(TASK_TYPES)]
+@functools.cache
+def _schedule(split: str) -> tuple[int, ...]:
+    """One period of a split's type schedule (indices into ``TASK_TYPES``): a smooth weighted round robin."""
+    weights = OFFICIAL_TYPE_COUNTS[split]
+    total = sum(weights)
+    credit = [0] * len(weights)
+    period = []
+    for _ in range(total):
+        for t, weight in enumerate(weights):
+            credit[t] += weight
+        best = max(range(len(weights)), key=lambda t: (credit[t], -t))
+        credit[best] -= total
+        period.append(best)
+    return tuple(period)
+
+
+@functools.cache
+def _positions(split: str, type_number: int) -> tuple[int, ...]:
+    return tuple(i for i, t in enumerate(_schedule(split)) if t == type_number)
+
+
+def _check_generated_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+
+def task_type_of(split: str, index: int) -> str:
+    """The task type of game ``index`` of ``split`` (a fixed schedule in the official proportions)."""
+    _check_generated_split(split)
+    period = _schedule(split)
+    return TASK_TYPES[period[index % len(period)]]
+
+
+def _rank_of(split: str, index: int) -> int:
+    """How many games of the same type come before game ``index`` in ``split``."""
+    period = _schedule(split)
+    cycles, offset = divmod(index, len(period))
+    type_number = period[offset]
+    return cycles * OFFICIAL_TYPE_COUNTS[split][type_number] + period[:offset].count(type_number)
+
+
+def _index_of(split: str, task_type: str, rank: int) -> int:
+    """The index of the ``rank``-th game (from 0) of ``task_type`` in ``split``."""
+    positions = _positions(split, TASK_TYPES.index(task_type))
+    cycles, offset = divmod(rank, len(positions))
+    return cycles * len(_schedule(split)) + positions[offset]
+
+
+def seen_instance_source(index: int, fallback: int = 0) -> int:
+    """The train game whose task instance ``valid_seen`` game ``index`` reuses (see :func:`task_instance`)."""
+    task_type = task_type_of("valid_seen", index)
+    type_count = OFFICIAL_TYPE_COUNTS["valid_seen"][TASK_TYPES.index(task_type)]
+    return _index_of("train", task_type, _rank_of("valid_seen", index) + fallback * type_count)
+
+
+def task_instance(seed: int, split: str, index: int, fallback: int = 0) -> tuple[int, Goal]:
+    """The task instance ``(floor plan, goal)`` of game ``index`` of ``split`` (``fallback``: the n-th alternative).
+
+    A ``valid_seen`` game takes the instance of a ``train`` game of its type: the k-th
+    valid_seen game of a type that of the k-th train game of that type (the
+    ``(k + fallback * c)``-th, with ``c`` the official valid_seen count of the type, for
+    a fallback).
+    """
+    task_type = task_type_of(split, index)
+    if split == "valid_seen":
+        return task_instance(seed, "train", seen_instance_source(index, fallback))
+    rng = random.Random(f"alfworld-gen/{GAMES_VERSION}/{seed}/{split}/{index}/instance/{fallback}")
     plans = [n for n in split_floorplans(split) if candidate_goals(n, task_type)]
     number = rng.choice(plans)
-    goal = rng.choice(candidate_goals(number, task_type))
+    return number, rng.choice(candidate_goals(number, task_type))
+
+
+def make_task(seed: int, split: str, index: int, attempt: int = 0, fallback: int = 0) -> tuple[Task, int]:
+    """Sample the unverified game ``index`` of ``split``: scene ``attempt`` of its instance; returns it and its floor plan."""
+    number, goal = task_instance(seed, split, index, fallback)
+    rng = random.Random(f"alfworld-gen/{GAMES_VERSION}/{seed}/{split}/{index}/{fallback}/{attempt}")
     scene = sample_scene(number, goal, rng)
     trial = f"trial_{split}_s{seed}_{index:05d}"
-    folder = f"{task_type}-{goal.object_target}-None-{goal.parent_target or goal.toggle_target}-{number}"
+    folder = f"{goal.task_type}-{goal.object_target}-None-{goal.parent_target or goal.toggle_target}-{number}"
     task = Task(
         task_id=f"{folder}/{trial}",
-        task_type=task_type,
+        task_type=goal.task_type,
         pddl_params=goal.pddl_params,
         pddl_problem=pddl_problem(scene, goal, f"plan_{trial}"),
         goal=goal_sentence(goal, rng),
@@ -420,26 +531,36 @@ def _verifier() -> Engine:
     return Engine(facts=True)
 
 
-def generate_game(seed: int, split: str, index: int, *, max_expert_steps: int = 50) -> dict[str, Any]:
+def generate_game(
+    seed: int, split: str, index: int, *, max_expert_steps: int = MAX_EXPERT_STEPS
+) -> dict[str, Any]:
     """Game ``index`` of ``split`` for ``seed``, verified: a JSON-ready record of the compact format.
 
-    Raises ``RuntimeError`` if no attempt gave a game the expert wins (not seen in practice).
+    Scenes of the game's task instance are sampled until the expert wins one within
+    ``max_expert_steps``; after :data:`MAX_ATTEMPTS` failures the next instance is tried.
+    Raises ``RuntimeError`` if :data:`MAX_TASK_INSTANCES` instances all fail.
     """
-    for attempt in range(MAX_ATTEMPTS):
-        task, number = make_task(seed, split, index, attempt)
-        walkthrough = expert_walkthrough(_verifier(), task, max_steps=max_expert_steps)
-        if walkthrough is not None:
-            return {
-                "task_id": task.task_id,
-                "task_type": task.task_type,
-                "floorplan": number,
-                "pddl_params": dict(task.pddl_params),
-                "goal": task.goal,
-                "walkthrough": list(walkthrough),
-                "pddl_problem": task.pddl_problem,
-            }
+    for fallback in range(MAX_TASK_INSTANCES):
+        for attempt in range(MAX_ATTEMPTS):
+            task, number = make_task(seed, split, index, attempt, fallback)
+            walkthrough = expert_walkthrough(_verifier(), task, max_steps=max_expert_steps)
+            if walkthrough is not None:
+                return {
+                    "task_id": task.task_id,
+                    "task_type": task.task_type,
+                    "floorplan": number,
+                    "pddl_params": dict(task.pddl_params),
+                    "goal": task.goal,
+                    "walkthrough": list(walkthrough),
+                    "pddl_problem": task.pddl_problem,
+                }
+        logger.warning(
+            "seed=%d %s game %d: no scene of instance %d won within %d expert steps; trying another instance",
+            seed, split, index, fallback, max_expert_steps,
+        )  # fmt: skip
     raise RuntimeError(
-        f"no solvable game for seed={seed} split={split} index={index} in {MAX_ATTEMPTS} attempts"
+        f"no solvable game for seed={seed} split={split} index={index}: "
+        f"{MAX_TASK_INSTANCES} task instances x {MAX_ATTEMPTS} scenes failed"
     )
 
 

@@ -1,6 +1,6 @@
 """Where ALFWorld games come from: the embedded generated set, or a folder of games.
 
-Two on-disk formats are read, both produced by ``alfworld-generate``:
+Two on-disk formats are read, both produced by ``hgpo-alfworld-generate``:
 
 * the **official layout** of ALFWorld's data (``$ALFWORLD_DATA/json_2.1.1/<split>/
   <task folder>/<trial>/{traj_data.json, game.tw-pddl}``), which is what
@@ -8,18 +8,25 @@ Two on-disk formats are read, both produced by ``alfworld-generate``:
   games once the ``solvable`` filter and the six task types are applied;
 * the **compact format** (``<split>.jsonl.xz``: one JSON record per game holding the
   PDDL problem, the task sentence and a walkthrough; the PDDL domain and the text
-  grammar come from the installed alfworld wheel). The embedded set shipped in
-  ``agentenv/alfworld/data`` uses it.
+  grammar come from the installed alfworld wheel). The embedded sets shipped in
+  ``agentenv/alfworld/data/v<N>`` use it.
 
 Game selection follows alfworld's ``AlfredTWEnv.collect_game_files``: skip folders
 whose path contains ``movable`` or ``Sliced``, keep the six task types, keep games
-whose ``game.tw-pddl`` says ``"solvable": true``. Unlike it, the list is sorted by
-task id, so ``tasks[seed % len(tasks)]`` means the same game on every machine.
+whose ``game.tw-pddl`` says ``"solvable": true``.
+
+**Seed order.** A :class:`TaskSet` lists its games in *seed order*: seed ``s`` plays
+``tasks[s % len(tasks)]``. The order is a fixed shuffle that depends only on the task
+ids (never on file order, the machine, the process or a library version), stratified
+by task type so that every window of consecutive seeds mixes the types in proportion
+(:func:`seed_order`). Files sorted by type would otherwise give a trainer that walks
+consecutive seeds blocks of one task type: a curriculum nobody chose.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import lzma
@@ -31,15 +38,19 @@ from typing import Any, Literal
 
 __all__ = [
     "EMBEDDED_DATA_DIR",
+    "GAMES_VERSIONS",
+    "LATEST_GAMES_VERSION",
     "OFFICIAL_SUBDIR",
     "SPLITS",
     "TASK_TYPES",
     "Task",
     "TaskSet",
+    "embedded_dir",
     "load_task_set",
     "read_compact",
     "read_compact_records",
     "resolve_source",
+    "seed_order",
     "wheel_logic",
 ]
 
@@ -59,8 +70,16 @@ TASK_TYPES = (
 SPLITS = ("train", "valid_seen", "valid_unseen")
 #: Folder of the official data inside ``$ALFWORLD_DATA``.
 OFFICIAL_SUBDIR = "json_2.1.1"
-#: Folder of the embedded game set shipped with the package.
+#: Folder of the embedded game sets shipped with the package (one ``v<N>`` folder per version).
 EMBEDDED_DATA_DIR = Path(__file__).parent / "data"
+#: Versions of the embedded games: 1 = the first release (types cycled, 100 per type in
+#: train; valid_seen drawn independently of train; walkthroughs up to 50 steps);
+#: 2 = official type proportions, valid_seen from train task instances, walkthroughs
+#: capped at 30 steps (docs/alfworld.md).
+GAMES_VERSIONS = (1, 2)
+LATEST_GAMES_VERSION = 2
+#: Salt of the seed order's digests; changing it would change which game every seed plays.
+SEED_ORDER_SALT = "agentenv/alfworld/seed-order/1"
 
 Source = Literal["auto", "embedded", "official"]
 
@@ -95,9 +114,36 @@ class Task:
         }
 
 
+def _unit_digest(task_id: str, purpose: str) -> float:
+    digest = hashlib.blake2b(f"{SEED_ORDER_SALT}/{purpose}/{task_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def seed_order(tasks: Sequence[Task]) -> tuple[Task, ...]:
+    """The games in seed order: a fixed shuffle, stratified by task type.
+
+    Within each task type, games are ranked by a BLAKE2b digest of their id; the game of
+    rank ``r`` among the ``n_t`` games of its type gets the position key
+    ``(r + u) / n_t``, with ``u`` in [0, 1) from a second digest of its id; all games are
+    sorted by that key. Each type is spread evenly over the whole order (one game per
+    ``1 / n_t`` of it), so any window of ``w`` consecutive games holds about
+    ``w * n_t / n`` games of each type, and the order depends on the ids alone.
+    """
+    by_type: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_type.setdefault(task.task_type, []).append(task)
+    keyed = []
+    for group in by_type.values():
+        group.sort(key=lambda t: (_unit_digest(t.task_id, "rank"), t.task_id))
+        for rank, task in enumerate(group):
+            keyed.append(((rank + _unit_digest(task.task_id, "offset")) / len(group), task.task_id, task))
+    keyed.sort(key=lambda item: item[:2])
+    return tuple(task for _, _, task in keyed)
+
+
 @dataclass(frozen=True)
 class TaskSet:
-    """The games of one split of one source, sorted by task id."""
+    """The games of one split of one source, in seed order (:func:`seed_order`): seed ``s`` plays ``tasks[s % len]``."""
 
     split: str
     source: str  # "embedded" or the folder the games were read from
@@ -118,7 +164,7 @@ class TaskSet:
         return {task.task_id: task for task in self.tasks}
 
     def subset(self, task_types: Sequence[str] | None = None, max_tasks: int | None = None) -> TaskSet:
-        """The games of the given task types (all when None), then the first ``max_tasks`` of them."""
+        """The games of the given task types (all when None), then the first ``max_tasks`` of them in seed order."""
         tasks = self.tasks
         if task_types is not None:
             unknown = sorted(set(task_types) - set(TASK_TYPES))
@@ -262,17 +308,24 @@ def _load_folder(root: str, split: str) -> TaskSet:
     if location is None:
         raise FileNotFoundError(
             f"{root}: no games for split {split!r}; expected {OFFICIAL_SUBDIR}/{split}/, {split}/ "
-            f"(ALFWorld's layout) or {split}.jsonl.xz (alfworld-generate --format compact)"
+            f"(ALFWorld's layout) or {split}.jsonl.xz (hgpo-alfworld-generate --format compact)"
         )
     tasks = read_compact(location) if location.is_file() else _scan_official(location)
-    return TaskSet(split=split, source=str(location), tasks=tasks)
+    return TaskSet(split=split, source=str(location), tasks=seed_order(tasks))
+
+
+def embedded_dir(games_version: int = LATEST_GAMES_VERSION) -> Path:
+    """The folder of one version of the embedded games."""
+    if games_version not in GAMES_VERSIONS:
+        raise ValueError(f"unknown games_version {games_version!r}; expected one of {GAMES_VERSIONS}")
+    return EMBEDDED_DATA_DIR / f"v{games_version}"
 
 
 @functools.cache
-def _load_embedded(split: str) -> TaskSet:
-    return TaskSet(
-        split=split, source="embedded", tasks=read_compact(EMBEDDED_DATA_DIR / f"{split}.jsonl.xz")
-    )
+def _load_embedded(split: str, games_version: int) -> TaskSet:
+    tasks = read_compact(embedded_dir(games_version) / f"{split}.jsonl.xz")
+    source = "embedded" if games_version == LATEST_GAMES_VERSION else f"embedded v{games_version}"
+    return TaskSet(split=split, source=source, tasks=seed_order(tasks))
 
 
 def resolve_source(source: Source, data_path: str | os.PathLike[str] | None) -> Path | None:
@@ -316,11 +369,25 @@ def resolve_source(source: Source, data_path: str | os.PathLike[str] | None) -> 
 
 
 def load_task_set(
-    split: str, source: Source = "auto", data_path: str | os.PathLike[str] | None = None
+    split: str,
+    source: Source = "auto",
+    data_path: str | os.PathLike[str] | None = None,
+    games_version: int | None = None,
 ) -> TaskSet:
-    """The games of ``split`` from the embedded set or from a folder (cached per process)."""
+    """The games of ``split`` from the embedded set or from a folder (cached per process).
+
+    ``games_version`` picks a version of the embedded games (default: the latest); it is
+    an error when the games come from a folder.
+    """
     _check_split(split)
+    if games_version is not None and (isinstance(games_version, bool) or games_version not in GAMES_VERSIONS):
+        raise ValueError(f"unknown games_version {games_version!r}; expected one of {GAMES_VERSIONS}")
     root = resolve_source(source, data_path)
     if root is None:
-        return _load_embedded(split)
+        return _load_embedded(split, games_version or LATEST_GAMES_VERSION)
+    if games_version is not None:
+        raise ValueError(
+            f"games_version={games_version} selects a version of the embedded games; "
+            f"these games come from {root}"
+        )
     return _load_folder(str(root.resolve()), split)

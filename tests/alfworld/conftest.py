@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agentenv.alfworld.generate import write_official
-from agentenv.alfworld.tasks import EMBEDDED_DATA_DIR, TASK_TYPES, Task, load_task_set, read_compact_records
+from agentenv.alfworld.tasks import TASK_TYPES, Task, embedded_dir, load_task_set, read_compact_records
 
 
 def small_tasks(
@@ -28,9 +28,10 @@ def small_tasks(
 
 
 @functools.cache
-def embedded_records(split: str) -> dict[str, dict[str, Any]]:
-    """The raw compact records of an embedded split, by task id."""
-    return {r["task_id"]: r for r in read_compact_records(EMBEDDED_DATA_DIR / f"{split}.jsonl.xz")}
+def embedded_records(split: str, games_version: int | None = None) -> dict[str, dict[str, Any]]:
+    """The raw compact records of an embedded split (latest version by default), by task id, in file order."""
+    folder = embedded_dir() if games_version is None else embedded_dir(games_version)
+    return {r["task_id"]: r for r in read_compact_records(folder / f"{split}.jsonl.xz")}
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from agentenv.alfworld import caches
+from agentenv.alfworld.engine import admissible_actions
 from agentenv.alfworld.env import ALFWorldEnv
 from agentenv.alfworld.generate import write_compact
 from agentenv.alfworld.tasks import TASK_TYPES
@@ -240,3 +244,76 @@ def test_every_split_has_every_task_type():
     for split in ("train", "valid_seen", "valid_unseen"):
         env = ALFWorldEnv(split=split)
         assert {t.task_type for t in env.tasks} == set(TASK_TYPES)
+
+
+def _detoured_commands(task, state_admissible: list[str], rng: random.Random) -> list[str]:
+    """The walkthrough with inadmissible commands (garbage and near misses) and a few valid detours."""
+    near_misses = [
+        "jump",
+        "",
+        "go to cabinet 99",
+        "GO TO " + state_admissible[0].upper(),
+        state_admissible[0].replace(" ", "  "),
+        state_admissible[0] + ".",
+        "put " + state_admissible[0],
+        "take mug 1 from the moon",
+        "x" * 10_000,
+        "prends la pomme ☕",
+    ]
+    commands = list(task.walkthrough)
+    for position in sorted(rng.sample(range(1, len(commands)), k=min(4, len(commands) - 1)), reverse=True):
+        commands[position:position] = [*rng.sample(near_misses, k=3), f"  {commands[position]}  "]
+    commands[1:1] = ["help", "look", "inventory", *near_misses]
+    return commands
+
+
+def _stock_transcript(task, commands: list[str]) -> list[tuple]:
+    """What stock ALFWorld shows: textworld's PddlEnv + alfworld's AlfredDemangler, without our caches."""
+    import textworld
+    from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
+    from textworld.envs import PddlEnv
+
+    caches.uninstall()
+    try:
+        env = AlfredDemangler(PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True)), shuffle=False)
+        env.load(task.game_data())
+        state = env.reset()
+        rows = [(state["feedback"], admissible_actions(state), state["won"])]
+        for command in commands:
+            state, _, _ = env.step(command)
+            rows.append((state["feedback"], admissible_actions(state), state["won"]))
+        env.close()
+    finally:
+        caches.install()
+    return rows
+
+
+def test_inadmissible_commands_are_answered_without_the_engine_and_match_stock_alfworld():
+    tasks = small_tasks("valid_unseen", task_types=("pick_clean_then_place_in_recep", "look_at_obj_in_light"))
+    env = ALFWorldEnv(split="valid_unseen", max_steps=1000)
+    for task in tasks:
+        obs, info = env.reset(options={"task": task.task_id})
+        commands = _detoured_commands(task, info["admissible_actions"], random.Random(task.task_id))
+        engine_steps: list[str] = []
+        real_step = env._engine.step
+
+        def counted_step(command, steps=engine_steps, step=real_step):
+            steps.append(command)
+            return step(command)
+
+        env._engine.step = counted_step
+        ours = [(obs, info["admissible_actions"], info["won"])]
+        valid = []
+        for command in commands:
+            obs, _, terminated, _, info = env.step(command)
+            ours.append((obs, info["admissible_actions"], info["won"]))
+            valid.append(info["action_valid"])
+            if terminated:
+                break
+        env._engine.step = real_step
+        assert ours[-1][2] is True  # the detours did not stop the walkthrough from winning
+        assert ours == _stock_transcript(task, commands[: len(ours) - 1])
+        played = commands[: len(ours) - 1]
+        assert engine_steps == [c.strip() for c, ok in zip(played, valid, strict=True) if ok]
+        assert valid.count(False) >= 10 and valid.count(True) > len(task.walkthrough)
+    env.close()
