@@ -3,7 +3,8 @@
 ``FixedSizeMemory`` shows the last K (observation, action) records verbatim;
 ``SummaryMemory`` shows the last W and a running summary of older ones
 (``RuleSummariser`` by default, ``LLMSummariser`` with any causal LM). Both
-render ALFWorld/WebShop prompts and emit HGPO context keys. See docs/memory.md.
+render ALFWorld/WebShop prompts (built-in wording, or a user's ``PromptTemplate``)
+and emit HGPO context keys. See docs/memory.md.
 
 Imports nothing from agentenv, hgpo or servers; ``transformers``/``torch`` are
 imported only when an ``LLMSummariser`` generates.
@@ -19,6 +20,7 @@ from memory.parsing import HiperTurn, ParsedAction, parse_action, parse_hiper_tu
 from memory.prompts import build_chat_prompt, chat_token_counter
 from memory.summarisers import RuleSummariser, Summariser
 from memory.summary import SummaryMemory
+from memory.templates import PromptTemplate
 
 __all__ = [
     "FixedSizeMemory",
@@ -27,6 +29,7 @@ __all__ = [
     "Memory",
     "MemoryConfig",
     "ParsedAction",
+    "PromptTemplate",
     "Record",
     "RuleSummariser",
     "Summariser",

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from memory.keys import KEY_MODES, KeyMode, context_keys_from, record_digest
 from memory.prompts import ENVS, PROMPT_FORMATS, PromptParts, format_record, render_prompt
+from memory.templates import PromptTemplate, TemplateLike, as_template
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,10 @@ class Memory(ABC):
         max_prompt_tokens: default token budget for :meth:`render` (None: none).
         count_tokens: default token counter for the budget, e.g.
             :func:`memory.prompts.chat_token_counter`.
+        template: a user prompt (:class:`memory.PromptTemplate`, a path to a
+            template file, or a mapping of its keys) replacing the built-in
+            wording; None (default): the built-in prompts. Checked here, against
+            ``env`` and ``prompt_format``. Context keys do not depend on it.
 
     Subclasses say which records and summary a step shows (:meth:`_context`),
     how many levels there are (:attr:`history_length`), and may react to
@@ -114,6 +119,7 @@ class Memory(ABC):
         prompt_format: str = "think",
         max_prompt_tokens: int | None = None,
         count_tokens: TokenCounter | None = None,
+        template: TemplateLike | None = None,
     ) -> None:
         if env not in ENVS:
             raise ValueError(f"env must be one of {list(ENVS)}, got {env!r}")
@@ -127,6 +133,9 @@ class Memory(ABC):
         self.prompt_format = prompt_format
         self.max_prompt_tokens = max_prompt_tokens
         self.count_tokens = count_tokens
+        self.template: PromptTemplate | None = as_template(template)
+        if self.template is not None:
+            self.template.check_for(env, prompt_format)
         self._episodes: list[EpisodeState] = []
 
     # ----------------------------------------------------------------- interface
@@ -181,9 +190,12 @@ class Memory(ABC):
         episode = self._episodes[i]
         obs, action = _check_text("obs", obs), _check_text("action", action)
         step = episode.steps_taken + 1
-        record = Record(
-            step, obs, action, record_digest(obs, action, self.key_mode), format_record(step, obs, action)
+        line = (
+            format_record(step, obs, action)
+            if self.template is None
+            else self.template.format_record(step, obs, action)
         )
+        record = Record(step, obs, action, record_digest(obs, action, self.key_mode), line)
         episode.steps_taken = step
         episode.shown = None
         if subgoal is not None:
@@ -265,22 +277,23 @@ class Memory(ABC):
         n_records: int,
     ) -> str:
         records = list(islice(context.records, len(context.records) - n_records, None))
-        return render_prompt(
-            PromptParts(
-                env=self.env,
-                task=episode.task,
-                steps_taken=episode.steps_taken,
-                observation=obs,
-                admissible_actions=admissible_actions,
-                history_lines=[r.line for r in records],
-                summary=context.summary if keep_summary else None,
-                summary_until=context.summary_until,
-                dropped_records=len(context.records) - n_records,
-                dropped_summary=context.summary is not None and not keep_summary,
-                prompt_format=self.prompt_format,
-                subgoal=episode.subgoal,
-            )
+        parts = PromptParts(
+            env=self.env,
+            task=episode.task,
+            steps_taken=episode.steps_taken,
+            observation=obs,
+            admissible_actions=admissible_actions,
+            history_lines=[r.line for r in records],
+            summary=context.summary if keep_summary else None,
+            summary_until=context.summary_until,
+            dropped_records=len(context.records) - n_records,
+            dropped_summary=context.summary is not None and not keep_summary,
+            prompt_format=self.prompt_format,
+            subgoal=episode.subgoal,
         )
+        if self.template is None:
+            return render_prompt(parts)
+        return self.template.render(parts, history_configured=self.history_length > 0)
 
     # --------------------------------------------------------------------- keys
     def context_keys(self, i: int, obs: str) -> tuple[int, ...]:

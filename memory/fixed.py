@@ -6,6 +6,7 @@ from collections import deque
 
 from memory.base import Context, Memory, Record, TokenCounter
 from memory.keys import KeyMode
+from memory.templates import TemplateLike
 
 
 class FixedSizeMemory(Memory):
@@ -18,7 +19,8 @@ class FixedSizeMemory(Memory):
 
     Args:
         history_length: K >= 0 (default 4, the HGPO paper's main setting; it also uses 2).
-        env, key_mode, prompt_format, max_prompt_tokens, count_tokens: see :class:`memory.Memory`.
+        env, key_mode, prompt_format, max_prompt_tokens, count_tokens, template: see
+            :class:`memory.Memory`.
 
     Example:
         >>> mem = FixedSizeMemory(history_length=2, env="alfworld")
@@ -37,6 +39,7 @@ class FixedSizeMemory(Memory):
         prompt_format: str = "think",
         max_prompt_tokens: int | None = None,
         count_tokens: TokenCounter | None = None,
+        template: TemplateLike | None = None,
     ) -> None:
         if not isinstance(history_length, int) or history_length < 0:
             raise ValueError(f"history_length must be an int >= 0, got {history_length!r}")
@@ -46,8 +49,12 @@ class FixedSizeMemory(Memory):
             prompt_format=prompt_format,
             max_prompt_tokens=max_prompt_tokens,
             count_tokens=count_tokens,
+            template=template,
         )
         self._history_length = history_length
+        if self.template is not None and history_length == 0:
+            # With K = 0 the no_history template serves every step: HiPER needs the sub-goal there.
+            self.template.check_for(self.env, self.prompt_format, history_length)
         self._records: list[deque[Record]] = []
 
     @property

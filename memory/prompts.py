@@ -102,6 +102,21 @@ def format_admissible(env: str, actions: Sequence[str]) -> str:
     return "\n".join(f"'{a}'" for a in shown)
 
 
+def history_notes(parts: PromptParts) -> list[str]:
+    """The lines shown above the history records: a left-out summary, the summary, left-out records."""
+    p = parts
+    notes = []
+    if p.dropped_summary:
+        notes.append(f"(The summary of steps 1-{p.summary_until} was omitted to fit the prompt length limit.)")
+    if p.summary is not None:
+        notes.append(f"Summary of steps 1-{p.summary_until}: {p.summary}")
+    if p.dropped_records:
+        notes.append(
+            f"({p.dropped_records} earlier observation-action record(s) omitted to fit the prompt length limit.)"
+        )
+    return notes
+
+
 def render_prompt(parts: PromptParts) -> str:
     """The user-message text of one step (before any chat template)."""
     p = parts
@@ -111,16 +126,7 @@ def render_prompt(parts: PromptParts) -> str:
         lines.append(f"Your current observation is: {p.observation}")
     else:
         lines.append(f"Prior to this step, you have already taken {p.steps_taken} step(s).")
-        if p.dropped_summary:
-            lines.append(
-                f"(The summary of steps 1-{p.summary_until} was omitted to fit the prompt length limit.)"
-            )
-        if p.summary is not None:
-            lines.append(f"Summary of steps 1-{p.summary_until}: {p.summary}")
-        if p.dropped_records:
-            lines.append(
-                f"({p.dropped_records} earlier observation-action record(s) omitted to fit the prompt length limit.)"
-            )
+        lines.extend(history_notes(p))
         if p.history_lines:
             n = len(p.history_lines)
             noun = (

@@ -7,6 +7,7 @@ from collections import deque
 from memory.base import Context, Memory, Record, TokenCounter
 from memory.keys import KeyMode, text_digest
 from memory.summarisers import RuleSummariser, Summariser
+from memory.templates import TemplateLike
 
 
 class SummaryMemory(Memory):
@@ -28,7 +29,8 @@ class SummaryMemory(Memory):
 
     Args:
         window: W >= 0 records shown verbatim.
-        env, key_mode, prompt_format, max_prompt_tokens, count_tokens: see :class:`memory.Memory`.
+        env, key_mode, prompt_format, max_prompt_tokens, count_tokens, template: see
+            :class:`memory.Memory`.
         summariser: a :class:`Summariser`; default ``RuleSummariser()``.
     """
 
@@ -42,6 +44,7 @@ class SummaryMemory(Memory):
         prompt_format: str = "think",
         max_prompt_tokens: int | None = None,
         count_tokens: TokenCounter | None = None,
+        template: TemplateLike | None = None,
     ) -> None:
         if not isinstance(window, int) or window < 0:
             raise ValueError(f"window must be an int >= 0, got {window!r}")
@@ -51,6 +54,7 @@ class SummaryMemory(Memory):
             prompt_format=prompt_format,
             max_prompt_tokens=max_prompt_tokens,
             count_tokens=count_tokens,
+            template=template,
         )
         self.window = window
         self.summariser: Summariser = summariser if summariser is not None else RuleSummariser()
