@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -55,13 +54,6 @@ class ValueModel(nn.Module):
         ).last_hidden_state
         states = hidden[:, -(R + 1) : -1, :]  # positions P-1 .. P+R-2
         return self.head(states.to(self.head.weight.dtype)).float()
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), folder / "critic.pt")
-
-    def load(self, folder: Path) -> None:
-        self.load_state_dict(torch.load(folder / "critic.pt", weights_only=True))
 
 
 def char_to_token_spans(

@@ -5,10 +5,14 @@ module connects it to token ids. Per step sample (one turn):
 
 - the switch tokens get the termination advantage, the sub-goal tokens of a boundary
   turn the planner advantage, the action tokens the executor advantage;
+- a response without a complete ``<action>...</action>`` (no tags at all included)
+  trains its whole response on the executor advantage, as the reference's action mask
+  does (``fallback_action_to_full_response``); where that overlaps a switch or sub-goal
+  span the two advantages add up, as the reference sums its three streams;
 - the loss mask is the union of those spans, so a sub-goal copied on KEEP, the EOS
   and any text outside the three elements get no gradient;
 - the critic (:class:`hgpo.critic.ValueModel`) is regressed on HAE's value targets at
-  its three read-out positions.
+  its three read-out positions with verl's clipped value loss (``value_clip``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import torch
 
 from hgpo.advantages.hiper import HAEResult, HiperBatch, hierarchical_advantages
 from hgpo.config import HiperConfig
-from hgpo.critic import ValueModel, char_to_token_spans
+from hgpo.critic import HEADS, ValueModel, char_to_token_spans
+from hgpo.distributed import Dist, Strategy
+from hgpo.loss import clipped_value_loss
 from hgpo.policy import collate
 from hgpo.rollout import Rollout
 
@@ -32,6 +38,13 @@ class TurnTokens:
     switch: tuple[int, int] | None
     subgoal: tuple[int, int] | None
     action: tuple[int, int] | None
+
+    def action_tokens(self, length: int) -> tuple[int, int] | None:
+        """Where the executor advantage goes: the action span, else the whole response
+        (the reference's fallback when the action tags are missing); None if it is empty."""
+        if self.action is not None:
+            return self.action
+        return (0, length) if length > 0 else None
 
     @property
     def low_position(self) -> int:
@@ -75,7 +88,13 @@ def hiper_batch(rollout: Rollout, tokens: list[TurnTokens], values: np.ndarray) 
         v_low=values[:, 1].astype(np.float32),
         v_term=values[:, 2].astype(np.float32),
         truncated=rollout.truncated,
-        has_action=np.array([t.action is not None for t in tokens]),
+        # Every non-empty response has action tokens: its action span or, without one, all of it.
+        has_action=np.array(
+            [
+                t.action_tokens(len(ids)) is not None
+                for t, ids in zip(tokens, rollout.response_ids, strict=True)
+            ]
+        ),
         has_subgoal=np.array([t.subgoal is not None for t in tokens]),
         has_switch=np.array([t.switch is not None for t in tokens]),
     )
@@ -84,7 +103,12 @@ def hiper_batch(rollout: Rollout, tokens: list[TurnTokens], values: np.ndarray) 
 def token_advantages(
     rollout: Rollout, tokens: list[TurnTokens], res: HAEResult
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per-token advantages and loss masks (each (R_i,)) from the three HAE streams."""
+    """Per-token advantages and loss masks (each (R_i,)) from the three HAE streams.
+
+    A token in several streams' spans (only when the action falls back to the whole
+    response) gets the sum of their advantages, as the reference adds its three
+    masked streams.
+    """
     advs, masks = [], []
     for row, (ids, tt) in enumerate(zip(rollout.response_ids, tokens, strict=True)):
         adv = np.zeros(len(ids), dtype=np.float32)
@@ -92,10 +116,10 @@ def token_advantages(
         for span, value, defined in (
             (tt.switch, res.term_adv[row], res.term_mask[row]),
             (tt.subgoal, res.subgoal_adv[row], res.subgoal_mask[row]),
-            (tt.action, res.action_adv[row], res.action_mask[row]),
+            (tt.action_tokens(len(ids)), res.action_adv[row], res.action_mask[row]),
         ):
             if span is not None and defined:
-                adv[span[0] : span[1]] = value
+                adv[span[0] : span[1]] += value
                 mask[span[0] : span[1]] = 1.0
         advs.append(adv)
         masks.append(mask)
@@ -105,13 +129,25 @@ def token_advantages(
 class HiperCritic:
     """The value model, its optimiser, read-outs and regression on HAE targets."""
 
-    def __init__(self, policy, tokenizer, cfg: HiperConfig, micro_batch_size: int, device: torch.device):
+    def __init__(
+        self,
+        policy,
+        tokenizer,
+        cfg: HiperConfig,
+        micro_batch_size: int,
+        device: torch.device,
+        strategy: Strategy | None = None,
+    ):
         self.model = ValueModel.from_policy(policy)
+        # Replicated (DDP) or sharded (FSDP) like the policy: ranks train one critic together.
+        self.strategy = strategy = strategy or Strategy(Dist(), device)
+        self.train_model = strategy.prepare(self.model)
         self.tokenizer = tokenizer
         self.cfg = cfg
         self.micro = micro_batch_size
         self.device = device
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.critic_lr)
+        # Weight decay 0.01: verl's critic optim default, which the HiPER scripts keep.
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.critic_lr, weight_decay=0.01)
 
     def _batch(self, rollout: Rollout, idx):
         batch = collate(
@@ -134,40 +170,86 @@ class HiperCritic:
         """V_high, V_low, V_term of every turn: float (N, 3)."""
         self.model.eval()
         out = []
-        for start in range(0, len(rollout), self.micro):
-            idx = list(range(start, min(start + self.micro, len(rollout))))
-            out.append(self._read(self.model(self._batch(rollout, idx)), idx, tokens).cpu())
+        chunks = [list(range(s, min(s + self.micro, len(rollout)))) for s in range(0, len(rollout), self.micro)]
+        for k in range(self.strategy.pad_passes(len(chunks))):  # FSDP: as many forwards as every rank
+            idx = chunks[k] if k < len(chunks) else [0]
+            values = self._read(self.train_model(self._batch(rollout, idx)), idx, tokens).cpu()
+            if k < len(chunks):
+                out.append(values)
         return torch.cat(out).numpy() if out else np.zeros((0, 3), dtype=np.float32)
 
     def update(
         self, rollout: Rollout, tokens: list[TurnTokens], res: HAEResult, batch: HiperBatch, rng
     ) -> dict:
-        """One epoch of mini-batched MSE on the three read-outs; returns mean losses."""
+        """One epoch of mini-batched value regression on the three read-outs; returns mean
+        losses and clip fractions.
+
+        Each head's loss is verl's clipped value loss (:func:`hgpo.loss.clipped_value_loss`,
+        ``cfg.value_clip``; the old values are the read-outs HAE used), averaged over the
+        mini-batch rows where that head is trained, and the three are added (the
+        reference's ``high_value_coef = term_value_coef = 1``).
+        """
         targets = torch.tensor(np.stack([res.v_high_target, res.v_low_target, res.v_term_target], 1))
+        # The old values; v_high is read on boundary rows only (elsewhere it may be anything).
+        old = torch.tensor(
+            np.stack([np.where(batch.boundary, batch.v_high, 0.0), batch.v_low, batch.v_term], 1),
+            dtype=torch.float32,
+        )
         # V_high is trained on boundary turns only (it is read nowhere else).
         weights = torch.ones_like(targets)
         weights[:, 0] = torch.tensor(batch.boundary, dtype=torch.float32)
         self.model.train()
-        totals = np.zeros(3)
+        dist = self.strategy.dist
+        totals, clipped_totals = np.zeros(3), np.zeros(3)
         order = rng.permutation(len(rollout))
-        for start in range(0, len(order), self.cfg.critic_mini_batch_size):
-            mini = order[start : start + self.cfg.critic_mini_batch_size]
-            denom = weights[mini].sum(0).clamp(min=1.0)  # per-head mean over the mini-batch
+        # Every rank takes the same optimiser steps, and each head's mean runs over all ranks' rows.
+        n_mini = dist.max(max(1, -(-len(order) // self.cfg.critic_mini_batch_size)))
+        for mini in np.array_split(order, n_mini):
+            denom = torch.tensor(dist.sum(weights[mini].sum(0).tolist())).clamp(min=1.0) / dist.world
+            micro = [list(mini[s : s + self.micro]) for s in range(0, len(mini), self.micro)]
+            n_micro = max(self.strategy.pad_passes(len(micro)), 1)
             self.optimizer.zero_grad(set_to_none=True)
-            for s in range(0, len(mini), self.micro):
-                idx = list(mini[s : s + self.micro])
-                pred = self._read(self.model(self._batch(rollout, idx)), idx, tokens)
-                err = (pred - targets[idx].to(pred.device)) ** 2 * weights[idx].to(pred.device)
-                loss = (err.sum(0) / denom.to(pred.device)).sum()
-                loss.backward()
-                totals += (err.sum(0) / denom.to(pred.device)).detach().cpu().numpy()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.critic_max_grad_norm)
+            for j in range(n_micro):
+                idx, live = (micro[j], 1.0) if j < len(micro) else ([0], 0.0)  # zero-weight padding pass
+                with self.strategy.accumulate(self.train_model, last=j == n_micro - 1):
+                    pred = self._read(self.train_model(self._batch(rollout, idx)), idx, tokens)
+                    loss, terms, clipped = value_loss(
+                        pred, old[idx].to(pred.device), targets[idx].to(pred.device),
+                        live * weights[idx].to(pred.device), denom.to(pred.device), self.cfg.value_clip,
+                    )  # fmt: skip
+                    loss.backward()
+                # terms carry a factor world (see denom): the sum over ranks / world is the mean.
+                totals += terms.detach().cpu().numpy() / dist.world
+                clipped_totals += clipped.detach().cpu().numpy() / dist.world
+            self.strategy.clip_grad_norm(self.model, self.cfg.critic_max_grad_norm)
             self.optimizer.step()
-        n_mini = max(1, -(-len(order) // self.cfg.critic_mini_batch_size))
-        return {
-            f"critic/loss_{name}": float(v / n_mini)
-            for name, v in zip(("high", "low", "term"), totals, strict=True)
-        }
+        totals, clipped_totals = np.array(dist.sum(list(totals))), np.array(dist.sum(list(clipped_totals)))
+        out = {}
+        for name, loss_sum, clip_sum in zip(HEADS, totals, clipped_totals, strict=True):
+            out[f"critic/loss_{name}"] = float(loss_sum / n_mini)
+            out[f"critic/clipfrac_{name}"] = float(clip_sum / n_mini)
+        return out
+
+
+def value_loss(
+    pred: torch.Tensor,
+    old: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    denom: torch.Tensor,
+    clip: float | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The critic's loss on a micro-batch: tensors (B, 3), columns V_high, V_low, V_term.
+
+    ``weight`` marks where each head is trained and ``denom`` (3,) is that count over the
+    whole mini-batch, so micro-batch losses add up to the mini-batch mean of each head.
+    Returns ``(loss, per-head losses (3,), per-head clipped shares (3,))``: the loss to
+    backpropagate is the sum of the three heads' means.
+    """
+    element, clipped = clipped_value_loss(pred, old, target, clip)
+    terms = (element * weight).sum(0) / denom
+    shares = (clipped.float() * weight).sum(0) / denom
+    return terms.sum(), terms, shares
 
 
 def hiper_advantages(

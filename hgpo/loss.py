@@ -1,4 +1,4 @@
-"""PPO policy loss pieces (verl conventions, see notes in docs/trainer.md).
+"""PPO policy and value loss pieces (verl conventions, see notes in docs/trainer.md).
 
 All tensors are (B, R): B response rows, R response tokens; ``mask`` marks real tokens.
 """
@@ -82,3 +82,23 @@ def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, mode: str, normalise
         per_row = (token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1)
         return per_row.sum() / normaliser
     raise ValueError(f"unknown loss aggregation {mode!r}")
+
+
+def clipped_value_loss(
+    pred: torch.Tensor, old: torch.Tensor, target: torch.Tensor, clip: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """verl's clipped value loss per element: max((V - G)^2, (clip(V, V_old - c, V_old + c) - G)^2).
+
+    The second term stops a value from moving more than ``clip`` away from the value the
+    rollout was scored with (verl ``compute_value_loss``, ``cliprange_value``; the HiPER
+    reference keeps verl's 0.5). ``clip=None`` gives the plain squared error. Returns the
+    per-element loss (no 1/2 factor, as verl) and a bool tensor: where the clipped term is
+    the larger one (verl's ``vf_clipfrac`` is its mean over the mask).
+    """
+    unclipped = (pred - target) ** 2
+    if clip is None:
+        return unclipped, torch.zeros_like(unclipped, dtype=torch.bool)
+    if clip <= 0:
+        raise ValueError(f"value clip must be > 0 or None, got {clip}")
+    clipped = (torch.clamp(pred, min=old - clip, max=old + clip) - target) ** 2
+    return torch.maximum(unclipped, clipped), clipped > unclipped

@@ -20,6 +20,19 @@ def _integers(name: str, value: npt.ArrayLike) -> IntArray:
     return array.astype(np.int64, copy=False)
 
 
+def _reals(name: str, value: npt.ArrayLike, n: int) -> FloatArray:
+    array = np.asarray(value)
+    if array.shape != (n,):
+        raise ValueError(f"StepBatch.{name} must have shape ({n},) like group, got {array.shape}")
+    if array.size and array.dtype.kind not in "iuf":
+        raise TypeError(f"StepBatch.{name} must be real numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        bad = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise ValueError(f"StepBatch.{name} must be finite, row {bad} is {array[bad]}")
+    return array
+
+
 def _keys(value: npt.ArrayLike, n: int) -> npt.NDArray[np.uint64]:
     array = np.asarray(value)
     if array.dtype == object:  # Python ints >= 2**63 (64-bit digests) may arrive as objects
@@ -50,6 +63,7 @@ class _Canonical:
     step: IntArray
     reward: FloatArray
     keys: npt.NDArray[np.uint64]  # level-major (K+1, N): a row of keys per level, cheap to gather
+    penalty: FloatArray  # subtracted from the step's own score and return (0: none)
     remaining: IntArray  # steps after this one in its trajectory
     traj_group: IntArray  # dense group id of each trajectory
     n_groups: int
@@ -76,6 +90,11 @@ class StepBatch:
             current observation plus the last k (observation, action) records, and
             ``keys[:, 0]`` is GiGPO's anchor state. Only equality of keys is used. A
             1-D array means K = 0.
+        penalty: optional float (N,), default None (no penalty). Subtracted from this
+            step's episode score and from its discounted return R_t *after* discounting,
+            so it reaches no other step: verl-agent's placement of the invalid-action
+            penalty (0.1 x (1 - valid), applied to the step's ``token_level_scores`` and
+            ``step_rewards`` before the group statistics). See docs/advantages.md.
 
     Arrays are converted to int64 / float64 / uint64 on construction, which checks
     shapes, dtypes, finiteness and step numbering and raises ``ValueError`` or
@@ -87,32 +106,31 @@ class StepBatch:
     step: IntArray
     reward: FloatArray
     keys: npt.NDArray[np.uint64]
+    penalty: FloatArray | None = None
     _canonical: _Canonical = field(init=False, repr=False)
+    _has_penalty: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         group = _integers("group", self.group)
         n = group.shape[0]
         traj, step = _integers("traj", self.traj), _integers("step", self.step)
-        reward = np.asarray(self.reward)
-        for name, array in (("traj", traj), ("step", step), ("reward", reward)):
+        for name, array in (("traj", traj), ("step", step)):
             if array.shape != (n,):
                 raise ValueError(f"StepBatch.{name} must have shape ({n},) like group, got {array.shape}")
-        if reward.size and reward.dtype.kind not in "iuf":
-            raise TypeError(f"StepBatch.reward must be real numbers, got dtype {reward.dtype}")
-        reward = reward.astype(np.float64)
-        if not np.isfinite(reward).all():
-            bad = int(np.flatnonzero(~np.isfinite(reward))[0])
-            raise ValueError(f"StepBatch.reward must be finite, row {bad} is {reward[bad]}")
+        reward = _reals("reward", self.reward, n)
         keys = _keys(self.keys, n)
+        object.__setattr__(self, "_has_penalty", self.penalty is not None)
+        penalty = np.zeros(n) if self.penalty is None else _reals("penalty", self.penalty, n)
         for name, value in (
             ("group", group),
             ("traj", traj),
             ("step", step),
             ("reward", reward),
             ("keys", keys),
+            ("penalty", penalty),
         ):
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "_canonical", _canonicalise(group, traj, step, reward, keys))
+        object.__setattr__(self, "_canonical", _canonicalise(group, traj, step, reward, keys, penalty))
 
     def __len__(self) -> int:
         return self.group.shape[0]
@@ -121,6 +139,11 @@ class StepBatch:
     def history_length(self) -> int:
         """K, the deepest context level the keys provide (``keys.shape[1] - 1``)."""
         return self.keys.shape[1] - 1
+
+    @property
+    def has_penalty(self) -> bool:
+        """Whether a ``penalty`` array was given (``penalty`` reads as zeros when not)."""
+        return self._has_penalty
 
     @property
     def n_groups(self) -> int:
@@ -132,7 +155,12 @@ class StepBatch:
 
 
 def _canonicalise(
-    group: IntArray, traj: IntArray, step: IntArray, reward: FloatArray, keys: npt.NDArray[np.uint64]
+    group: IntArray,
+    traj: IntArray,
+    step: IntArray,
+    reward: FloatArray,
+    keys: npt.NDArray[np.uint64],
+    penalty: FloatArray,
 ) -> _Canonical:
     n = group.shape[0]
     traj_id, n_traj = dense_ids(group, traj)
@@ -164,6 +192,7 @@ def _canonicalise(
         step=step[order],
         reward=reward[order],
         keys=np.ascontiguousarray(np.take(keys, order, axis=0).T),  # take: ~7x faster than keys[order]
+        penalty=penalty[order],
         remaining=traj_length[traj_id] - 1 - step[order],
         traj_group=traj_group,
         n_groups=int(new_group.sum()),

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hgpo.advantages.batch import StepBatch, _Canonical, _discounted_returns, check_gamma
-from hgpo.advantages.segments import FloatArray, IntArray, centre, dense_ids, normalise
+from hgpo.advantages.segments import FloatArray, IntArray, centre, dense_ids, group_moments, normalise
 
 Mode = Literal["mean_norm", "mean_std_norm"]
 Weighting = Literal["reference", "paper", "adaptive"]
@@ -84,7 +84,9 @@ def estimate_advantages(
 
     Args:
         name: ``"grpo"``, ``"gigpo"`` or ``"hgpo"`` (case-insensitive).
-        batch: the steps; the result does not depend on their order.
+        batch: the steps; the result does not depend on their order. ``batch.penalty``
+            (optional) is subtracted from each step's own score and return before the
+            group statistics (verl-agent's invalid-action penalty).
         gamma: discount of the step returns R_t (GiGPO's step level, HGPO's levels).
         mode: ``"mean_norm"``: x - mean; ``"mean_std_norm"``: (x - mean) / (std + epsilon).
         history_length: HGPO's K: levels 0..K read ``batch.keys[:, :K+1]``; None uses every column.
@@ -96,8 +98,8 @@ def estimate_advantages(
             from each group's size and the batch's variance components (beyond the paper).
         step_advantage_w: GiGPO's weight of the step-level advantage.
         episode_stats: episode-level mean and std over every step sample (``"step"``, the
-            reference code) or one entry per trajectory (``"trajectory"``, the papers). Used by
-            GRPO, GiGPO's episode term and HGPO's base group.
+            reference code) or one entry per trajectory (``"trajectory"``, the papers; it takes
+            no ``batch.penalty``). Used by GRPO, GiGPO's episode term and HGPO's base group.
         epsilon: added to every std, and to the weight sum of reference weighting.
         return_diagnostics: also return a dict of floats (group sizes per level, share of steps
             whose deepest level is shared, ...; see docs/advantages.md).
@@ -105,7 +107,8 @@ def estimate_advantages(
     Options that do not apply to ``name`` are validated and otherwise ignored.
 
     Raises:
-        ValueError: an unknown estimator or option value, or ``history_length`` above the keys' K.
+        ValueError: an unknown estimator or option value, ``history_length`` above the keys' K,
+            or ``episode_stats="trajectory"`` with a penalty where an episode term is used.
         TypeError: ``batch`` is not a StepBatch.
     """
     options = _Options.check(
@@ -181,6 +184,16 @@ class _Options:
             raise ValueError(f"base_group must be True or False, got {base_group!r}")
         depth = batch.history_length if history_length is None else history_length
         _check_history_length(depth, batch)
+        uses_episode_term = key in ("grpo", "gigpo") or bool(base_group)
+        if episode_stats == "trajectory" and uses_episode_term and batch.has_penalty:
+            raise ValueError(
+                "episode_stats='trajectory' does not combine with a per-step StepBatch.penalty: its "
+                "statistics come from one entry per trajectory, so with mean_std_norm a penalised step "
+                "of a group whose trajectories score alike is divided by epsilon (-0.1 / 1e-6 = -1e5; "
+                "the reference's compute_mean_std_cross_steps=False does that). Use episode_stats='step' "
+                "(the reference default), or leave the penalty out of the batch and subtract it from "
+                "the advantages (trainer: algo.invalid_penalty_placement=advantage)"
+            )
         if key == "hgpo" and weighting != "adaptive":
             offset = 2 if weighting == "reference" else 1
             with np.errstate(over="ignore", under="ignore"):
@@ -223,21 +236,32 @@ def _check_history_length(depth: object, batch: StepBatch) -> None:
 def _episode_advantages(rows: _Canonical, options: _Options) -> FloatArray:
     """GRPO's advantage, which is also GiGPO's episode term and HGPO's base group.
 
-    The score is the trajectory's undiscounted total reward (the reference writes it on
-    every step sample). A group with a single entry keeps mean 0 and std 1 (reference).
+    A step's score is its trajectory's undiscounted total reward (the reference writes it
+    on every step sample) minus the step's own ``penalty``. The group's mean and std are
+    taken over every step's score (``episode_stats="step"``) or over one entry per
+    trajectory, its total (``"trajectory"``, which takes no penalties); every step is then
+    normalised with its own score. A group with a single entry keeps mean 0 and std 1
+    (reference).
     """
-    score = np.bincount(rows.traj, rows.reward, minlength=rows.n_trajectories)
+    total = np.bincount(rows.traj, rows.reward, minlength=rows.n_trajectories)
+    score = total[rows.traj] - rows.penalty
     if options.episode_stats == "trajectory":
-        values, ids = score, rows.traj_group
+        entries, ids = total, rows.traj_group
     else:
-        values, ids = score[rows.traj], rows.group
-    deviation, sum_sq, size = centre(values, ids, rows.n_groups)
-    alone = size == 1
-    advantage = np.where(alone, values, deviation)
+        entries, ids = score, rows.group
+    pivot, mean, sum_sq, size = group_moments(entries, ids, rows.n_groups)
+    deviation = (score - pivot[rows.group]) - mean[rows.group]
+    alone = (size == 1)[rows.group]
+    advantage = np.where(alone, score, deviation)
     if options.std:
-        spread = np.where(alone, 1.0, np.sqrt(sum_sq / np.maximum(size - 1, 1)))
-        advantage = advantage / (spread + options.epsilon)
-    return advantage[rows.traj] if options.episode_stats == "trajectory" else advantage
+        spread = np.where(size == 1, 1.0, np.sqrt(sum_sq / np.maximum(size - 1, 1)))
+        advantage = advantage / (spread[rows.group] + options.epsilon)
+    return advantage
+
+
+def _penalised_returns(rows: _Canonical, options: _Options) -> FloatArray:
+    """R_t minus the step's own penalty, after discounting (the penalty reaches no earlier step)."""
+    return _discounted_returns(rows, options.gamma) - rows.penalty
 
 
 def _grpo(rows: _Canonical, options: _Options) -> tuple[FloatArray, Diagnostics]:
@@ -249,7 +273,7 @@ def _grpo(rows: _Canonical, options: _Options) -> tuple[FloatArray, Diagnostics]
 
 
 def _gigpo(rows: _Canonical, options: _Options) -> tuple[FloatArray, Diagnostics]:
-    returns = _discounted_returns(rows, options.gamma)
+    returns = _penalised_returns(rows, options)
     ids, n_groups = dense_ids(rows.group, rows.keys[0])
     deviation, sum_sq, size = centre(returns, ids, n_groups)
     # Unbiased std, as GiGPO's step_norm_reward; a singleton's deviation is 0, so its advantage is 0.
@@ -296,7 +320,7 @@ class _Levels:
 
 def _hgpo(rows: _Canonical, options: _Options, diagnose: bool = True) -> tuple[FloatArray, Diagnostics]:
     levels = _Levels.of(rows, options.depth)
-    returns = _discounted_returns(rows, options.gamma)[levels.row]
+    returns = _penalised_returns(rows, options)[levels.row]
     deviation, sum_sq, size = centre(returns, levels.group, levels.n_groups)
     # Population std, as the HGPO reference; a singleton's advantage is 0 (it is skipped later).
     advantage = normalise(deviation, sum_sq, size, std=options.std, ddof=0, epsilon=options.epsilon)

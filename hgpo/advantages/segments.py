@@ -63,20 +63,36 @@ def _dense_ids_by_sorting(columns: tuple[npt.NDArray[np.integer], ...]) -> tuple
     return ids, int(starts.sum())
 
 
+def group_moments(
+    values: FloatArray, ids: IntArray, n_groups: int
+) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """Per group: ``(pivot, shifted mean, sum of squared deviations, size)``, each (G,).
+
+    ``pivot`` is one member's value and ``shifted mean`` the mean of ``values - pivot``,
+    so ``(x - pivot) - shifted mean`` is x's deviation from the group mean, computed
+    without cancellation: a group whose values are all equal gets exactly 0.0 (a plain
+    float32 mean, as in the reference code, can leave ~1 ulp, which mean_std_norm then
+    divides by ~1e-6). ``x`` may be any value, not only a member (see
+    ``_episode_advantages``: one entry per trajectory sets the statistics, every step is
+    normalised with them).
+    """
+    size = np.bincount(ids, minlength=n_groups)
+    pivot = np.zeros(n_groups, dtype=np.float64)
+    pivot[ids] = values  # any member will do
+    shifted = values - pivot[ids]
+    mean = np.bincount(ids, shifted, minlength=n_groups) / np.maximum(size, 1)
+    deviation = shifted - mean[ids]
+    return pivot, mean, np.bincount(ids, deviation * deviation, minlength=n_groups), size
+
+
 def centre(values: FloatArray, ids: IntArray, n_groups: int) -> tuple[FloatArray, FloatArray, IntArray]:
     """Deviation of each value from its group's mean.
 
-    Returns per row ``(deviation, sum of squared deviations of its group, group size)``.
-    The values are first shifted by one member of their group, so a group whose
-    values are all equal gets deviations of exactly 0.0 (a plain float32 mean, as in
-    the reference code, can leave ~1 ulp, which mean_std_norm then divides by ~1e-6).
+    Returns per row ``(deviation, sum of squared deviations of its group, group size)``;
+    equal values give deviations of exactly 0.0 (see :func:`group_moments`).
     """
-    size = np.bincount(ids, minlength=n_groups)
-    pivot = np.empty(n_groups, dtype=np.float64)
-    pivot[ids] = values  # any member will do
-    shifted = values - pivot[ids]
-    deviation = shifted - (np.bincount(ids, shifted, minlength=n_groups) / np.maximum(size, 1))[ids]
-    sum_sq = np.bincount(ids, deviation * deviation, minlength=n_groups)
+    pivot, mean, sum_sq, size = group_moments(values, ids, n_groups)
+    deviation = (values - pivot[ids]) - mean[ids]
     return deviation, sum_sq[ids], size[ids]
 
 

@@ -3,8 +3,8 @@
 ``straightforward`` below recomputes every estimator step by step with lists and
 dicts (O(N^2), no numpy), following docs/advantages.md; hypothesis then checks the
 vectorised code against it on random batches, plus invariances and the equivalences
-between estimators. Rewards are small integers and gamma is 0, 0.5 or 1, so returns
-are exact in both implementations and exact-zero tests agree.
+between estimators. Rewards are small integers, penalties 0, 0.5 or 1 and gamma is 0,
+0.5 or 1, so returns are exact in both implementations and exact-zero tests agree.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ def straightforward(name: str, b: StepBatch, *, gamma: float, mode: str, depth: 
                     episode_stats: str = "step") -> list[float]:  # fmt: skip
     rows = range(len(b))
     group, step, reward = b.group.tolist(), b.step.tolist(), b.reward.tolist()
+    penalty = b.penalty.tolist()  # subtracted from the step's own score and return, after discounting
     keys = b.keys.tolist()
     trajectories: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i in rows:
@@ -37,19 +39,20 @@ def straightforward(name: str, b: StepBatch, *, gamma: float, mode: str, depth: 
         running = 0.0
         for i in sorted(members, key=lambda i: -step[i]):
             running = reward[i] + gamma * running
-            ret[i] = running
-    score = {tid: sum(reward[i] for i in members) for tid, members in trajectories.items()}
+            ret[i] = running - penalty[i]
+    total = {tid: sum(reward[i] for i in members) for tid, members in trajectories.items()}
+    score = [total[(group[i], int(b.traj[i]))] - penalty[i] for i in rows]
 
     def mean_std(values: list[float], ddof: int) -> tuple[float, float]:
         mean = sum(values) / len(values)
         return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - ddof, 1))
 
     def episode(i: int) -> float:
-        mine = score[(group[i], int(b.traj[i]))]
+        mine = score[i]
         if episode_stats == "step":
-            entries = [score[(group[j], int(b.traj[j]))] for j in rows if group[j] == group[i]]
-        else:
-            entries = [s for (g, _), s in score.items() if g == group[i]]
+            entries = [score[j] for j in rows if group[j] == group[i]]
+        else:  # one entry per trajectory: its total (no penalties in this mode)
+            entries = [s for (g, _), s in total.items() if g == group[i]]
         mean, std = (0.0, 1.0) if len(entries) == 1 else mean_std(entries, 1)
         return mine - mean if mode == "mean_norm" else (mine - mean) / (std + EPS)
 
@@ -128,10 +131,11 @@ def adaptive_kappas(b: StepBatch, ret: list[float], depth: int) -> dict[int, flo
 
 
 @st.composite
-def batches(draw: st.DrawFn) -> StepBatch:
+def batches(draw: st.DrawFn, penalties: bool = False) -> StepBatch:
     """1-3 groups of 1-4 trajectories of 1-6 steps over a small alphabet, so groups get shared.
 
     Keys are either nested history windows (as memory makes them) or arbitrary per level.
+    With ``penalties`` some steps carry a penalty (0.5 or 1), else none.
     """
     depth = draw(st.integers(0, 3))
     nested = draw(st.booleans())
@@ -147,6 +151,9 @@ def batches(draw: st.DrawFn) -> StepBatch:
             obs = draw(st.lists(symbols, min_size=length, max_size=length))
             act = draw(st.lists(st.integers(0, 1), min_size=length, max_size=length))
             rewards = draw(st.lists(st.sampled_from([0, 0, 0, 1, 10]), min_size=length, max_size=length))
+            penalty = [0.0] * length
+            if penalties:
+                penalty = draw(st.lists(st.sampled_from([0.0, 0.0, 0.5, 1.0]), min_size=length, max_size=length))
             for s in range(length):
                 if nested:
                     key = [
@@ -157,12 +164,13 @@ def batches(draw: st.DrawFn) -> StepBatch:
                     ]
                 else:
                     key = draw(st.lists(symbols, min_size=depth + 1, max_size=depth + 1))
-                rows.append((group * 10, t if per_group_ids else traj_id, s, rewards[s], key))
+                rows.append((group * 10, t if per_group_ids else traj_id, s, rewards[s], key, penalty[s]))
             traj_id += 1
-    group, traj, step, reward, keys = (list(c) for c in zip(*rows, strict=True))
+    group, traj, step, reward, keys, penalty = (list(c) for c in zip(*rows, strict=True))
     return StepBatch(
         group=np.array(group), traj=np.array(traj), step=np.array(step),
         reward=np.array(reward, dtype=np.float32), keys=np.array(keys, dtype=np.uint64).reshape(len(rows), -1),
+        penalty=np.array(penalty) if penalties else None,
     )  # fmt: skip
 
 
@@ -183,12 +191,16 @@ hgpo_options = st.fixed_dictionaries(
 
 
 @SETTINGS
-@given(batch=batches(), opts=options, hopts=hgpo_options, w=st.sampled_from([1.0, 0.5]))
+@given(batch=batches(penalties=True), opts=options, hopts=hgpo_options, w=st.sampled_from([1.0, 0.5]))
 def test_every_estimator_matches_the_straightforward_definition(
     batch: StepBatch, opts: dict, hopts: dict, w: float
 ) -> None:
     if hopts["weighting"] == "adaptive":
         hopts["base_group"] = False
+    if opts["episode_stats"] == "trajectory":  # takes no penalties: a clear error, then the same batch without
+        with pytest.raises(ValueError, match=r"does not combine with a per-step StepBatch\.penalty"):
+            estimate_advantages("grpo", batch, **opts)
+        batch = StepBatch(batch.group, batch.traj, batch.step, batch.reward, batch.keys)
     depth = batch.history_length
     expected = straightforward("grpo", batch, depth=depth, **opts)
     np.testing.assert_allclose(estimate_advantages("grpo", batch, **opts), expected, rtol=1e-5, atol=1e-5)
@@ -203,16 +215,18 @@ def test_every_estimator_matches_the_straightforward_definition(
 
 def _permuted(batch: StepBatch, order: np.ndarray) -> StepBatch:
     return StepBatch(
-        batch.group[order], batch.traj[order], batch.step[order], batch.reward[order], batch.keys[order]
-    )
+        batch.group[order], batch.traj[order], batch.step[order], batch.reward[order], batch.keys[order],
+        batch.penalty[order],
+    )  # fmt: skip
 
 
 @SETTINGS
-@given(batch=batches(), opts=options, hopts=hgpo_options, seed=st.integers(0, 2**32 - 1))
+@given(batch=batches(penalties=True), opts=options, hopts=hgpo_options, seed=st.integers(0, 2**32 - 1))
 def test_shuffling_rows_permutes_the_advantages_bit_for_bit(
     batch: StepBatch, opts: dict, hopts: dict, seed: int
 ) -> None:
     hopts["base_group"] &= hopts["weighting"] != "adaptive"
+    opts["episode_stats"] = "step"  # the one that takes penalties
     order = np.random.default_rng(seed).permutation(len(batch))
     shuffled = _permuted(batch, order)
     for name in ("grpo", "gigpo", "hgpo"):
@@ -240,11 +254,11 @@ def test_renaming_groups_trajectories_and_keys_changes_nothing(
 
 
 @SETTINGS
-@given(batch=batches(), opts=options, hopts=hgpo_options)
+@given(batch=batches(penalties=True), opts=options, hopts=hgpo_options)
 def test_mean_norm_advantages_scale_with_the_rewards(batch: StepBatch, opts: dict, hopts: dict) -> None:
     hopts["base_group"] &= hopts["weighting"] != "adaptive"
-    opts["mode"] = "mean_norm"
-    scaled = StepBatch(batch.group, batch.traj, batch.step, 4.0 * batch.reward, batch.keys)
+    opts["mode"], opts["episode_stats"] = "mean_norm", "step"
+    scaled = StepBatch(batch.group, batch.traj, batch.step, 4.0 * batch.reward, batch.keys, 4.0 * batch.penalty)
     for name in ("grpo", "gigpo", "hgpo"):
         expected = 4.0 * estimate_advantages(name, batch, **opts, **hopts)
         np.testing.assert_allclose(
@@ -253,17 +267,19 @@ def test_mean_norm_advantages_scale_with_the_rewards(batch: StepBatch, opts: dic
 
 
 @SETTINGS
-@given(batch=batches(), opts=options, hopts=hgpo_options)
+@given(batch=batches(penalties=True), opts=options, hopts=hgpo_options)
 def test_groups_do_not_influence_each_other(batch: StepBatch, opts: dict, hopts: dict) -> None:
     # True for every estimator except adaptive HGPO, which pools its variance components over the batch.
     if hopts["weighting"] == "adaptive":
         hopts["weighting"] = "paper"
+    opts["episode_stats"] = "step"
     keep = batch.group != batch.group[0]
     if not keep.any():
         return
     rest = StepBatch(
-        batch.group[keep], batch.traj[keep], batch.step[keep], batch.reward[keep], batch.keys[keep]
-    )
+        batch.group[keep], batch.traj[keep], batch.step[keep], batch.reward[keep], batch.keys[keep],
+        batch.penalty[keep],
+    )  # fmt: skip
     for name in ("grpo", "gigpo", "hgpo"):
         full = estimate_advantages(name, batch, **opts, **hopts)
         np.testing.assert_array_equal(estimate_advantages(name, rest, **opts, **hopts), full[keep])
