@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 
 from hgpo.config import load_config
 
@@ -30,12 +31,20 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="YAML config (see configs/)")
     parser.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. algo.name=gigpo")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "--print-prompt",
+        action="store_true",
+        help="print the prompts of the first --prompt-steps steps of one episode and exit, without training",
+    )
+    parser.add_argument("--prompt-steps", type=int, default=2, help="steps shown by --print-prompt (default 2)")
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
         cfg = load_config(args.config, args.overrides)
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
+    if args.print_prompt:
+        return _print_prompt(parser, cfg, args.prompt_steps)
     from hgpo.trainer import train  # torch import is slow: only after the config is valid
 
     out = train(cfg)
@@ -43,6 +52,16 @@ def train_main(argv: list[str] | None = None) -> int:
         print(
             f"metrics: {out / 'metrics.jsonl'}\nlearning curve: {out / 'learning_curve.png'}\ncheckpoint: {out / 'checkpoint'}"
         )
+    return 0
+
+
+def _print_prompt(parser: argparse.ArgumentParser, cfg, steps: int) -> int:
+    """``hgpo-train --print-prompt``: the config's first prompts (see hgpo/prompt_preview.py)."""
+    if steps < 1:
+        parser.error(f"--prompt-steps must be >= 1, got {steps}")
+    from hgpo.prompt_preview import print_prompts
+
+    print_prompts(cfg, steps=steps)
     return 0
 
 
@@ -81,6 +100,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     seeds = args.seeds or cfg.eval.seeds
 
     from hgpo.evaluate import evaluate_baseline, evaluate_policy
+    from hgpo.generation import make_backend
     from hgpo.policy import load_pretrained, pick_device
 
     if args.policy in ("expert", "random"):
@@ -90,8 +110,13 @@ def eval_main(argv: list[str] | None = None) -> int:
             model, tokenizer = load_pretrained(args.policy, cfg.model, pick_device(cfg.device))
         except FileNotFoundError as e:
             parser.error(str(e))
-        model.eval()
-        result = evaluate_policy(cfg, model, tokenizer, episodes=episodes, seeds=seeds)
+        model.eval().requires_grad_(False)
+        with tempfile.TemporaryDirectory(prefix="hgpo-eval-") as scratch:  # vLLM's config folder
+            backend = make_backend(cfg, model, tokenizer, scratch)  # generation.backend: hf | vllm
+            try:
+                result = evaluate_policy(cfg, backend, tokenizer, episodes=episodes, seeds=seeds)
+            finally:
+                backend.close()
     split = cfg.env.eval_kwargs.get("split", cfg.env.kwargs.get("split", "default"))
     if args.json:
         print(json.dumps({"env": cfg.env.id, "split": split, "policy": args.policy, **result.summary()}))

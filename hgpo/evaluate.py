@@ -11,7 +11,16 @@ import numpy as np
 
 from agentenv.vector import make_group_vector_env
 from hgpo.config import TrainConfig
-from hgpo.rollout import Decider, collect_rollouts, expert_decider, lm_decider, make_memory, random_decider
+from hgpo.generation import GenerationBackend
+from hgpo.rollout import (
+    Decider,
+    collect_rollouts,
+    expert_decider,
+    lm_decider,
+    make_memory,
+    random_decider,
+    sampling_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +107,23 @@ def run_evaluation(
 
 
 def evaluate_policy(
-    cfg: TrainConfig, model, tokenizer, *, episodes: int, seeds: Sequence[int], split: str | None = None
+    cfg: TrainConfig,
+    backend: GenerationBackend,
+    tokenizer,
+    *,
+    episodes: int,
+    seeds: Sequence[int],
+    split: str | None = None,
 ) -> EvalResult:
-    """Evaluate an LM policy with the eval temperature (greedy when 0) on ``split``
-    (None: the split of ``env.eval_kwargs``)."""
+    """Evaluate an LM policy (through its generation backend) with the eval temperature
+    (greedy when 0) on ``split`` (None: the split of ``env.eval_kwargs``)."""
     g = cfg.generation
     decide = lm_decider(
-        model,
+        backend,
         tokenizer,
+        sampling_of(g, evaluation=True),
         env_kind=cfg.memory.env,
-        temperature=g.eval_temperature,
-        top_p=g.top_p,
-        max_new_tokens=g.max_new_tokens,
-        batch_size=g.batch_size,
-        stop_strings=g.stop_strings,
+        seed=cfg.seed + 1_000_003,  # its own sampling stream, the same at every evaluation
         require_think=g.require_think,
         project=g.project_actions,
         hiper=cfg.algo.name == "hiper",

@@ -59,18 +59,26 @@ def plot_learning_curve(metrics_path: Path, out_png: Path, title: str = "") -> P
         ax.plot(*zip(*train, strict=True), label="training rollouts", color="tab:blue", alpha=0.8)
     # Rollouts of iteration i use the policy after i updates; an evaluation recorded with
     # iteration i ran after its update (i + 1 updates; the baseline record has iteration -1).
-    evals = [
-        (r["iteration"] + 1, r["eval/success_rate"])
-        for r in records
-        if isinstance(r.get("eval/success_rate"), float) and not math.isnan(r["eval/success_rate"])
-    ]
-    if evals:
-        ax.plot(*zip(*evals, strict=True), "o-", label="evaluation", color="tab:orange")
+    split_keys = sorted({k for r in records for k in r if k.startswith("eval/") and k.endswith("/success_rate")})
+    eval_keys = [k for k in split_keys if k.count("/") == 2] or ["eval/success_rate"]
+    colours = ["tab:orange", "tab:green", "tab:red", "tab:purple"]
+    for key, colour in zip(eval_keys, colours * len(eval_keys), strict=False):
+        name = key.split("/")[1] if key.count("/") == 2 else ""
+        points = [
+            (r["iteration"] + 1, r[key])
+            for r in records
+            if isinstance(r.get(key), float) and not math.isnan(r[key])
+        ]
+        if not points:
+            continue
+        ax.plot(*zip(*points, strict=True), "o-", label=f"evaluation {name}".strip(), color=colour)
+        if points[0][0] == 0:  # the starting policy's evaluation: the no-RL baseline, as a level
+            ax.axhline(points[0][1], ls="--", lw=1, color=colour, alpha=0.6, label=f"{name or 'evaluation'} before RL")
     ax.set_xlabel("policy updates")
     ax.set_ylabel("success rate")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best", fontsize="small")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(out_png, dpi=120)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from hgpo.config import ModelConfig, TinyModelConfig
+from hgpo.generation import neutral_generation_config
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,24 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+#: The conversion's version: bump it when the converted folder changes, so stale
+#: conversions in users' caches are redone (v2: ChatML ids fixed, transformers 5).
+CONVERSION_VERSION = 2
+
+#: Special tokens of ChatML models converted from GGUF: a turn ends with ``<|im_end|>``
+#: (SmolLM2's ``config.json`` says eos id 2), and padding uses ``<|endoftext|>``, a
+#: token the chat model never ends a turn with, so padding is never mistaken for a stop.
+CHATML_SPECIALS = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+
+
 def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
     """Dequantise a GGUF model into a safetensors folder (done once; reloads in < 1 s).
 
     ``save_pretrained`` on a GGUF-loaded model fails (it keeps a quantization
-    config), so we rebuild the model from its config and copy the weights.
+    config), so we rebuild the model from its config and copy the weights. A ChatML
+    model gets its special tokens fixed (:data:`CHATML_SPECIALS`) in the tokenizer, the
+    model config and a neutral ``generation_config.json``, so transformers and vLLM
+    stop and pad alike.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -77,9 +92,18 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
+    if "<|im_end|>" in tokenizer.get_vocab():
+        tokenizer.add_special_tokens(CHATML_SPECIALS)
+        config.bos_token_id, config.eos_token_id, config.pad_token_id = (
+            tokenizer.bos_token_id,
+            tokenizer.eos_token_id,
+            tokenizer.pad_token_id,
+        )
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
+    model.generation_config = neutral_generation_config(tokenizer)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     tmp.rename(out_dir)  # atomic: a half-written folder is never picked up
@@ -89,12 +113,12 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> Path:
 def resolve_model_path(path: str) -> Path:
     """Map ``smollm2`` / a ``.gguf`` file / a folder to a loadable HF folder."""
     if path == "smollm2":
-        return convert_gguf(smollm2_gguf(), cache_dir() / "models" / "SmolLM2-135M-Instruct")
+        return convert_gguf(smollm2_gguf(), cache_dir() / "models" / f"SmolLM2-135M-Instruct-v{CONVERSION_VERSION}")
     p = Path(path).expanduser()
     if p.suffix == ".gguf":
         if not p.is_file():
             raise FileNotFoundError(f"model file {p} does not exist")
-        return convert_gguf(p, cache_dir() / "models" / p.stem)
+        return convert_gguf(p, cache_dir() / "models" / f"{p.stem}-v{CONVERSION_VERSION}")
     if (p / "policy").is_dir():  # a checkpoint folder of ours
         p = p / "policy"
     if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
@@ -154,23 +178,33 @@ def build_tiny_model(tokenizer, cfg: TinyModelConfig, seed: int = 0):
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return LlamaForCausalLM(config)
+        model = LlamaForCausalLM(config)
+    model.generation_config = neutral_generation_config(tokenizer)
+    return model
 
 
-def load_pretrained(path: str, cfg: ModelConfig, device: torch.device):
-    """Load model + tokenizer from a folder/GGUF/``smollm2``; tokenizer set for left padding."""
+def load_pretrained(path: str, cfg: ModelConfig, device: torch.device, dtype: torch.dtype | None = None):
+    """Load model + tokenizer from a folder/GGUF/``smollm2``; tokenizer set for left padding.
+
+    ``dtype`` overrides ``cfg.dtype`` (FSDP keeps float32 parameters and computes in bf16).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolve_model_path(path)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    dtype = pick_dtype(cfg.dtype, device)
+    dtype = dtype or pick_dtype(cfg.dtype, device)
     if (folder / "adapter_config.json").is_file():  # a LoRA checkpoint: base model + adapter
         from peft import AutoPeftModelForCausalLM
 
         model = AutoPeftModelForCausalLM.from_pretrained(folder, dtype=dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    return model.to(device), prepare_tokenizer(tokenizer)
+    tokenizer = prepare_tokenizer(tokenizer)
+    # Sampling settings of the folder (repetition penalty, top-k...) would make samples
+    # come from another distribution than the one the trainer scores: drop them.
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.generation_config = neutral_generation_config(tokenizer)
+    return model.to(device), tokenizer
 
 
 def prepare_tokenizer(tokenizer):
@@ -193,69 +227,6 @@ def add_lora(model, cfg: ModelConfig):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
-
-
-# ---------------------------------------------------------------- sampling
-
-
-@dataclass
-class Response:
-    """One sampled response: token ids (EOS included when emitted) and decoded text."""
-
-    prompt_ids: list[int]
-    response_ids: list[int]
-    text: str
-
-
-@torch.no_grad()
-def generate(
-    model,
-    tokenizer,
-    prompts: Sequence[str],
-    *,
-    temperature: float,
-    top_p: float = 1.0,
-    max_new_tokens: int = 512,
-    batch_size: int = 64,
-    stop_strings: Sequence[str] = (),
-) -> list[Response]:
-    """Sample one response per prompt (greedy when ``temperature == 0``)."""
-    device = next(model.parameters()).device
-    out: list[Response] = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start : start + batch_size])
-        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        sampling = temperature > 0
-        seqs = model.generate(
-            input_ids=enc["input_ids"],
-            attention_mask=enc["attention_mask"],
-            do_sample=sampling,
-            temperature=temperature if sampling else None,
-            top_p=top_p if sampling else None,
-            top_k=0 if sampling else None,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            stop_strings=list(stop_strings) or None,
-            tokenizer=tokenizer if stop_strings else None,
-        )
-        width = enc["input_ids"].shape[1]
-        for row in range(len(chunk)):
-            prompt = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()
-            response = _trim_response(seqs[row, width:].tolist(), tokenizer)
-            out.append(Response(prompt, response, tokenizer.decode(response, skip_special_tokens=True)))
-    return out
-
-
-def _trim_response(ids: list[int], tokenizer) -> list[int]:
-    """Cut at the first EOS (kept, so the policy learns to stop) or drop trailing padding."""
-    eos = tokenizer.eos_token_id
-    if eos in ids:
-        return ids[: ids.index(eos) + 1]
-    pad = tokenizer.pad_token_id
-    while ids and ids[-1] == pad:
-        ids.pop()
-    return ids
 
 
 # ---------------------------------------------------------------- scoring

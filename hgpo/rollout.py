@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hgpo.config import TrainConfig
-from hgpo.policy import Response, generate
+from hgpo.config import GenerationConfig, TrainConfig
+from hgpo.generation import GenerationBackend, Response, Sampling
 from memory import Memory, chat_token_counter
 from memory.parsing import HiperTurn, parse_action, parse_hiper_turn
 
@@ -66,6 +66,7 @@ class Rollout:
     truncated: np.ndarray  # bool (N,): the step limit ended the episode at this step
     prompt_ids: list[list[int]]
     response_ids: list[list[int]]
+    sample_logprobs: list[list[float]]  # the generator's log-prob of each response token
     turns: list[HiperTurn | None]  # HiPER's parsed turn of each step (None for flat formats)
     # one entry per trajectory (= env slot)
     episode_return: np.ndarray  # float32 (E,)
@@ -74,6 +75,7 @@ class Rollout:
     score: np.ndarray  # float32 (E,): WebShop's raw score, else won as 0/1
     task_type: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    worker_restarts: int = 0  # env workers that died and were restarted (their episode was cut)
 
     def __len__(self) -> int:
         return len(self.step)
@@ -115,7 +117,8 @@ def collect_rollouts(
     memory.reset(n, [str(info.get("task", "")) for info in per_env])
 
     rows: dict[str, list] = {
-        k: [] for k in ("traj", "step", "reward", "valid", "keys", "truncated", "prompt", "response", "turn")
+        k: []
+        for k in ("traj", "step", "reward", "valid", "keys", "truncated", "prompt", "response", "logprobs", "turn")
     }
     done = np.zeros(n, dtype=bool)
     ep_return = np.zeros(n, dtype=np.float32)
@@ -124,6 +127,7 @@ def collect_rollouts(
     score = np.zeros(n, dtype=np.float32)
     task_type = [str(info.get("task_type", "")) for info in per_env]
     policy_time = 0.0
+    restarts = 0
 
     for t in range(max_steps):
         active = np.flatnonzero(~done)
@@ -152,10 +156,12 @@ def collect_rollouts(
             rows["truncated"].append(bool(truncated[i]) and not terminated[i])
             rows["prompt"].append(d.response.prompt_ids if d.response else [])
             rows["response"].append(d.response.response_ids if d.response else [])
+            rows["logprobs"].append(d.response.logprobs if d.response else [])
             rows["turn"].append(d.turn)
             memory.store(i, obs[i], d.action, subgoal=d.subgoal)
             ep_return[i] += reward[i]
             ep_length[i] += 1
+            restarts += bool(next_info[i].get("worker_restarted", False))
             if terminated[i] or truncated[i]:
                 done[i] = True
                 won[i] = bool(next_info[i].get("won", False))
@@ -181,6 +187,7 @@ def collect_rollouts(
         truncated=np.asarray(rows["truncated"], dtype=bool)[order],
         prompt_ids=[rows["prompt"][j] for j in order],
         response_ids=[rows["response"][j] for j in order],
+        sample_logprobs=[rows["logprobs"][j] for j in order],
         turns=[rows["turn"][j] for j in order],
         episode_return=ep_return,
         episode_length=ep_length,
@@ -188,42 +195,47 @@ def collect_rollouts(
         score=score,
         task_type=task_type,
         timings={"env_s": env_time, "policy_s": policy_time},
+        worker_restarts=restarts,
     )
 
 
 # ---------------------------------------------------------------- deciders
 
 
+def sampling_of(g: GenerationConfig, *, evaluation: bool = False) -> Sampling:
+    """The sampling parameters of a config: training (``temperature``) or evaluation."""
+    return Sampling(
+        temperature=g.eval_temperature if evaluation else g.temperature,
+        top_p=g.top_p,
+        max_new_tokens=g.max_new_tokens,
+        stop_strings=tuple(g.stop_strings),
+    )
+
+
 def lm_decider(
-    model,
+    backend: GenerationBackend,
     tokenizer,
+    sampling: Sampling,
     *,
     env_kind: str,
-    temperature: float,
-    top_p: float = 1.0,
-    max_new_tokens: int = 512,
-    batch_size: int = 64,
-    stop_strings: Sequence[str] = (),
+    seed: int,
     require_think: bool = True,
     project: bool = False,
     hiper: bool = False,
 ) -> Decider:
-    """Sample a response per prompt and parse ``<action>...</action>`` out of it
-    (with ``hiper``, the ``<switch>``/``<subgoal>``/``<action>`` turn format)."""
+    """Sample a response per prompt with ``backend`` and parse ``<action>...</action>`` out of it
+    (with ``hiper``, the ``<switch>``/``<subgoal>``/``<action>`` turn format).
+
+    Every ``generate`` call gets its own seed, drawn from a stream seeded with ``seed``:
+    the same seed and weights replay the same rollout (what exact resume needs).
+    """
     from memory.prompts import build_chat_prompt
+
+    seeds = np.random.default_rng(seed)
 
     def decide(idx, prompts, observations, infos):
         chat = [build_chat_prompt(tokenizer, p) for p in prompts]
-        responses = generate(
-            model,
-            tokenizer,
-            chat,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            stop_strings=stop_strings,
-        )
+        responses = backend.generate(chat, sampling, seed=int(seeds.integers(2**30)))
         out = []
         for r, info in zip(responses, infos, strict=True):
             admissible = list(info.get("admissible_actions", [])) if project else None

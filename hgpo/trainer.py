@@ -5,8 +5,10 @@ with a prompt of P_i tokens and a response of R_i tokens. Advantages are (N,)
 floats broadcast over the response tokens of their sample.
 
 Distributed: under ``torchrun`` (or ``accelerate launch``) every rank runs its own
-share of the groups, computes their advantages locally (groups never straddle
-ranks, so no gather is needed) and DDP averages the gradients.
+share of the groups and computes their advantages locally (groups never straddle
+ranks, so no gather is needed); ``hgpo.distributed`` replicates the learner (DDP)
+or shards it (FSDP2). Generation backends live in ``hgpo.generation`` (HF
+``generate``) and ``hgpo.vllm_backend`` (a colocated vLLM engine).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import random
 import shutil
 import time
@@ -24,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from agentenv.vector import make_group_vector_env
 from hgpo.advantages import StepBatch, estimate_advantages
 from hgpo.config import TrainConfig
+from hgpo.distributed import Dist, make_strategy
 from hgpo.evaluate import evaluate_policy
+from hgpo.generation import make_backend
 from hgpo.hiper import HiperCritic, hiper_advantages
 from hgpo.loss import aggregate, clipped_policy_loss, low_var_kl, masked_mean
 from hgpo.metrics import MetricsLog, plot_learning_curve
@@ -40,13 +42,15 @@ from hgpo.policy import (
     collate,
     load_pretrained,
     pick_device,
+    pick_dtype,
     prepare_tokenizer,
+    resolve_model_path,
     response_logits,
     token_entropy,
     token_logprobs,
     train_tokenizer,
 )
-from hgpo.rollout import Rollout, collect_rollouts, lm_decider, make_memory
+from hgpo.rollout import Rollout, collect_rollouts, lm_decider, make_memory, sampling_of
 from hgpo.warm_start import behaviour_cloning, collect_demonstrations
 
 log = logging.getLogger(__name__)
@@ -57,42 +61,6 @@ DEMO_SEED_OFFSET = 10_000_000
 
 
 # ---------------------------------------------------------------- set-up helpers
-
-
-class Dist:
-    """Rank bookkeeping; a no-op on one process."""
-
-    def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def sum(self, values: list[float]) -> list[float]:
-        if self.world == 1:
-            return values
-        t = torch.tensor(values, dtype=torch.float64)
-        dist.all_reduce(t)
-        return t.tolist()
-
-    def max_float(self, values: list[float]) -> list[float]:
-        if self.world == 1:
-            return values
-        t = torch.tensor(values, dtype=torch.float64)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return t.tolist()
-
-    def max(self, value: int) -> int:
-        if self.world == 1:
-            return value
-        t = torch.tensor([value], dtype=torch.long)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return int(t.item())
 
 
 def seed_everything(seed: int) -> None:
@@ -131,11 +99,17 @@ class TokenAdvantages:
 
 
 class Trainer:
-    """Builds everything from a :class:`TrainConfig` and runs :meth:`train`."""
+    """Builds everything from a :class:`TrainConfig` and runs :meth:`train`.
+
+    ``model`` is the policy itself (peft-wrapped with LoRA; sharded in place under
+    FSDP); ``train_model`` is what forward/backward go through (the DDP wrapper under
+    DDP, else ``model``); ``generator`` samples the rollouts.
+    """
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        self.dist = Dist()
+        fsdp = cfg.distributed.strategy == "fsdp"
+        self.dist = Dist(cfg.distributed.timeout_minutes, need_group=fsdp)
         self.device = pick_device(cfg.device)
         if self.device.type == "cuda" and self.dist.world > 1:
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -149,6 +123,16 @@ class Trainer:
             # Idle OpenMP threads spin while env workers, a JVM or Chromium run: on a
             # 2-core machine the default made a small model 8x slower than 1 thread.
             torch.set_num_threads(cfg.torch_threads or 1)
+        self.compute_dtype = pick_dtype(cfg.model.dtype, self.device)
+        # FSDP keeps float32 parameters and computes in compute_dtype (mixed precision).
+        self.param_dtype = torch.float32 if fsdp else self.compute_dtype
+        self.strategy = make_strategy(
+            cfg.distributed.strategy,
+            self.dist,
+            self.device,
+            compute_dtype=self.compute_dtype,
+            cpu_offload=cfg.distributed.cpu_offload,
+        )
         self.out = Path(cfg.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed + self.dist.rank)
@@ -160,14 +144,23 @@ class Trainer:
         self.start_iteration = 0
         self.checkpoint = self.out / "checkpoint"
         resuming = cfg.resume and (self.checkpoint / "state.pt").is_file()
+        # The policy at the start of RL (after any warm start): the KL anchor, and the base
+        # that a LoRA or FSDP resume is rebuilt from. Saved once unless it is model.path itself.
+        self.owns_reference = cfg.warm_start.episodes > 0 or cfg.model.path == "tiny"
+        self.reference_dir = (
+            self.out / "reference" if self.owns_reference else resolve_model_path(cfg.model.path)
+        )
         self.model, self.tokenizer = self._build_policy(resuming)
         self.ref_model = self._build_reference(resuming)
         self.memory = make_memory(cfg, self.tokenizer)
         self.critic = None
-        if cfg.algo.name == "hiper":
+        if cfg.algo.name == "hiper":  # a copy of the backbone: made before the policy is sharded
             self.critic = HiperCritic(
-                self.model, self.tokenizer, cfg.algo.hiper, cfg.ppo.micro_batch_size, self.device
+                self.model, self.tokenizer, cfg.algo.hiper, cfg.ppo.micro_batch_size, self.device, self.strategy
             )
+        self.train_model = self.strategy.prepare(self.model)
+        if self.ref_model is not None:
+            self.ref_model = self.strategy.prepare(self.ref_model, trainable=False)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=cfg.ppo.lr,
@@ -176,25 +169,33 @@ class Trainer:
         self.shuffle_rng = np.random.default_rng(cfg.seed + 7919 * self.dist.rank)
         if resuming:
             self._load_state()
-        self.ddp_model = self.model
-        if self.dist.world > 1:
-            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        # Built after the policy's final weights are in place (warm start, resume): the
+        # vLLM engine starts from them and is synced after every update.
+        self.generator = make_backend(
+            cfg, self.model, self.tokenizer, self.out, rank=self.dist.rank, dtype=self.compute_dtype
+        )
         self.metrics = MetricsLog(self.out, cfg.tensorboard and self.dist.main) if self.dist.main else None
 
     # ------------------------------------------------------------ policy set-up
 
     def _build_policy(self, resuming: bool):
+        """The policy at the start of RL (fresh run) or as last checkpointed (resume)."""
         cfg = self.cfg
+        lora = cfg.model.lora is not None
         if resuming:
-            if cfg.model.lora is None:
-                model, tokenizer = load_pretrained(str(self.checkpoint / "policy"), cfg.model, self.device)
-            else:
+            # Plain weights resume from the checkpoint's export; LoRA (base + adapter) and FSDP
+            # (sharded state, loaded later) rebuild the start-of-RL model first.
+            exact_export = not lora and self.strategy.name != "fsdp"
+            source = self.checkpoint / "policy" if exact_export else self.reference_dir
+            model, tokenizer = load_pretrained(str(source), cfg.model, self.device, dtype=self.param_dtype)
+            if lora:
                 from peft import PeftModel
 
-                base, tokenizer = self._base_model()
-                model = PeftModel.from_pretrained(base, self.checkpoint / "policy", is_trainable=True)
+                adapter = self.checkpoint / "adapter"
+                if adapter.is_dir():
+                    model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+                else:  # FSDP: the adapter's weights are in the DCP shards
+                    model = add_lora(model, cfg.model)
             return self._finish_model(model), tokenizer
         demos = []
         if cfg.warm_start.episodes > 0:
@@ -202,9 +203,11 @@ class Trainer:
         if cfg.model.path == "tiny":
             corpus = [p for p, _ in demos] + [t for _, t in demos]
             tokenizer = prepare_tokenizer(train_tokenizer(corpus, cfg.model.tiny.vocab_size))
-            model = build_tiny_model(tokenizer, cfg.model.tiny, seed=cfg.seed).to(self.device)
+            model = build_tiny_model(tokenizer, cfg.model.tiny, seed=cfg.seed).to(
+                self.device, self.param_dtype
+            )
         else:
-            model, tokenizer = self._base_model()
+            model, tokenizer = load_pretrained(cfg.model.path, cfg.model, self.device, dtype=self.param_dtype)
         if demos:
             behaviour_cloning(
                 model,
@@ -215,12 +218,12 @@ class Trainer:
                 batch_size=cfg.warm_start.batch_size,
                 seed=cfg.seed,
             )
-        if cfg.model.lora is not None:
+        if self.owns_reference and self.dist.main:
+            self._save_pretrained(model, tokenizer, self.reference_dir)
+        self.dist.barrier()
+        if lora:
             model = add_lora(model, cfg.model)
         return self._finish_model(model), tokenizer
-
-    def _base_model(self):
-        return load_pretrained(self.cfg.model.path, self.cfg.model, self.device)
 
     def _finish_model(self, model):
         model.to(self.device)
@@ -232,7 +235,9 @@ class Trainer:
     def _demonstrations(self) -> list[tuple[str, str]]:
         cfg = self.cfg
         kwargs = {"max_steps": cfg.env.max_steps, **cfg.env.kwargs, **cfg.warm_start.env_kwargs}
-        groups = min(cfg.warm_start.episodes, max(self.local_groups * cfg.env.group_size, 1))
+        # Every rank collects the same demonstrations (as many envs as one rank of the job,
+        # whatever the world size), so the warm-started policy is the same in every layout.
+        groups = min(cfg.warm_start.episodes, cfg.env.num_groups * cfg.env.group_size)
         envs = make_group_vector_env(cfg.env.id, groups, 1, asynchronous=cfg.env.asynchronous, **kwargs)
         try:
             pairs, success = collect_demonstrations(
@@ -252,81 +257,100 @@ class Trainer:
         """The frozen KL anchor: the policy at the start of RL (after any warm start)."""
         if self.cfg.ppo.kl_coef == 0 or self.cfg.model.lora is not None:
             return None  # with LoRA the reference is the base model: the adapter switched off
-        ref_dir = self.out / "reference"
-        if resuming:
-            ref, _ = load_pretrained(str(ref_dir), self.cfg.model, self.device)
-        else:
+        if not resuming:
             ref = copy.deepcopy(self.model)
-            if self.dist.main:
-                self._save_pretrained(ref, ref_dir)
+        else:
+            ref, _ = load_pretrained(
+                str(self.reference_dir), self.cfg.model, self.device, dtype=self.param_dtype
+            )
         ref.eval().requires_grad_(False)
         return ref
 
-    def _save_pretrained(self, model, folder: Path) -> None:
+    def _save_pretrained(self, model, tokenizer, folder: Path) -> None:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
-        self.tokenizer.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
 
     # ------------------------------------------------------------ checkpoints
 
     def save_checkpoint(self, iteration: int) -> None:
-        """Model, optimiser, RNG states and the next iteration (= data position)."""
-        if not self.dist.main:
-            return
+        """Model, optimiser, every rank's RNG and shuffle state, and the next iteration.
+
+        ``checkpoint/policy`` is always a plain (LoRA-merged) ``save_pretrained`` folder
+        that transformers, vLLM and ``hgpo-eval`` load; ``adapter/`` (LoRA) or ``dcp/``
+        (FSDP shards of model and optimizer) hold what an exact resume needs beyond it.
+        """
         tmp = self.out / "checkpoint.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        self.model.save_pretrained(tmp / "policy")
-        self.tokenizer.save_pretrained(tmp / "policy")
-        state = {
-            "iteration": iteration + 1,
-            "optimizer": self.optimizer.state_dict(),
-            "rng": rng_state(),
-            "shuffle_rng": self.shuffle_rng.bit_generator.state,
-            "config": self.cfg.model_dump(mode="json"),
-        }
+        if self.dist.main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            (tmp / "rng").mkdir(parents=True)
+        self.dist.barrier()
+        self.strategy.export_pretrained(self.model, self.tokenizer, tmp / "policy")
+        if self.dist.main and hasattr(self.model, "peft_config") and self.strategy.name != "fsdp":
+            self.model.save_pretrained(tmp / "adapter")
+        fsdp = self.strategy.name == "fsdp"
+        self.strategy.save_state(self.model, self.optimizer, tmp / "actor", with_weights=fsdp)
         if self.critic is not None:
-            self.critic.model.save(tmp / "critic")
-            state["critic_optimizer"] = self.critic.optimizer.state_dict()
-        torch.save(state, tmp / "state.pt")
-        shutil.rmtree(self.checkpoint, ignore_errors=True)
-        tmp.rename(self.checkpoint)
+            self.strategy.save_state(self.critic.model, self.critic.optimizer, tmp / "critic", with_weights=True)
+        rank_state = {"rng": rng_state(), "shuffle_rng": self.shuffle_rng.bit_generator.state}
+        torch.save(rank_state, tmp / "rng" / f"rank{self.dist.rank}.pt")
+        if self.dist.main:
+            state = {
+                "iteration": iteration + 1,
+                "world_size": self.dist.world,
+                "config": self.cfg.model_dump(mode="json"),
+            }
+            torch.save(state, tmp / "state.pt")
+        self.dist.barrier()
+        if self.dist.main:
+            shutil.rmtree(self.checkpoint, ignore_errors=True)
+            tmp.rename(self.checkpoint)
+        self.dist.barrier()
 
     def _load_state(self) -> None:
         state = torch.load(self.checkpoint / "state.pt", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
-        self.start_iteration = state["iteration"]
+        saved_world = state.get("world_size", 1)
+        if saved_world != self.dist.world:
+            raise ValueError(
+                f"{self.checkpoint} was written by {saved_world} rank(s); resume it with the same number "
+                f"(now {self.dist.world}): the data position and every rank's RNG depend on it"
+            )
+        fsdp = self.strategy.name == "fsdp"
+        self.strategy.load_state(self.model, self.optimizer, self.checkpoint / "actor", with_weights=fsdp)
         if self.critic is not None:
-            self.critic.model.load(self.checkpoint / "critic")
-            self.critic.optimizer.load_state_dict(state["critic_optimizer"])
+            self.strategy.load_state(self.critic.model, self.critic.optimizer, self.checkpoint / "critic", with_weights=True)
+        rank_state = torch.load(self.checkpoint / "rng" / f"rank{self.dist.rank}.pt", weights_only=False)
+        set_rng_state(rank_state["rng"])
+        self.shuffle_rng.bit_generator.state = rank_state["shuffle_rng"]
+        self.start_iteration = state["iteration"]
         log.info("resumed from %s at iteration %d", self.checkpoint, self.start_iteration)
 
     # ------------------------------------------------------------ one iteration
 
+    def _generating(self):
+        """Context for generation: the HF backend needs the sharded policy gathered (FSDP)."""
+        return self.strategy.unsharded(self.model) if self.cfg.generation.backend == "hf" else nullcontext()
+
     def rollout(self, iteration: int) -> Rollout:
         cfg = self.cfg
+        # Data position = iteration: consecutive seeds give every group a new task.
+        seed = cfg.seed + (iteration * self.dist.world + self.dist.rank) * self.local_groups
         decide = lm_decider(
-            self.model,
+            self.generator,
             self.tokenizer,
+            sampling_of(cfg.generation),
             env_kind=cfg.memory.env,
-            temperature=cfg.generation.temperature,
-            top_p=cfg.generation.top_p,
-            max_new_tokens=cfg.generation.max_new_tokens,
-            batch_size=cfg.generation.batch_size,
-            stop_strings=cfg.generation.stop_strings,
+            seed=seed,  # sampling is a function of the data position too: resume replays it
             require_think=cfg.generation.require_think,
             project=cfg.generation.project_actions,
             hiper=cfg.algo.name == "hiper",
         )
-        # Data position = iteration: consecutive seeds give every group a new task.
-        seed = cfg.seed + (iteration * self.dist.world + self.dist.rank) * self.local_groups
         self.model.eval()
-        return collect_rollouts(self.envs, self.memory, decide, seed=seed, max_steps=cfg.env.max_steps)
+        with self._generating():
+            return collect_rollouts(self.envs, self.memory, decide, seed=seed, max_steps=cfg.env.max_steps)
 
     def advantages(self, rollout: Rollout) -> TokenAdvantages:
         """Per-token advantages and loss masks of every step sample, plus diagnostics.
@@ -347,20 +371,24 @@ class Trainer:
                 np.array([a[m > 0].mean() if m.any() else 0.0 for a, m in zip(advs, masks, strict=True)]),
                 (res, batch, tokens),
             )
+        # Invalid-format penalty on the step itself. "reward" (verl-agent): in the step's score
+        # and step return, before the group statistics; "advantage": subtracted afterwards.
+        penalty = cfg.algo.invalid_action_penalty * (~np.asarray(rollout.valid, dtype=bool))
+        in_reward = cfg.algo.invalid_penalty_placement == "reward" and cfg.algo.invalid_action_penalty != 0
         batch = StepBatch(
             group=rollout.group,
             traj=rollout.traj,
             step=rollout.step,
             reward=rollout.reward,
             keys=rollout.keys,
+            penalty=penalty if in_reward else None,
         )
         options = {"gamma": cfg.algo.gamma, "mode": cfg.algo.mode, **cfg.algo.options}
         if cfg.algo.name == "hgpo":
             options.setdefault("history_length", rollout.keys.shape[1] - 1)
         adv, diagnostics = estimate_advantages(cfg.algo.name, batch, return_diagnostics=True, **options)
-        # Invalid-format penalty on the step itself (the reference subtracts it from the
-        # step's score before normalising; applying it after keeps its size fixed).
-        adv = (adv - cfg.algo.invalid_action_penalty * (~rollout.valid)).astype(np.float32)
+        if not in_reward:
+            adv = (adv - penalty).astype(np.float32)
         advs = [np.full(len(r), a, dtype=np.float32) for r, a in zip(rollout.response_ids, adv, strict=True)]
         masks = [np.ones(len(r), dtype=np.float32) for r in rollout.response_ids]
         return TokenAdvantages(advs, masks, {f"advantage/{k}": v for k, v in diagnostics.items()}, adv)
@@ -369,11 +397,14 @@ class Trainer:
     def _logprobs(self, model, rows: np.ndarray, rollout: Rollout, temperature: float) -> list[torch.Tensor]:
         out = []
         mb = self.cfg.ppo.micro_batch_size
-        for start in range(0, len(rows), mb):
-            idx = rows[start : start + mb]
+        chunks = [rows[s : s + mb] for s in range(0, len(rows), mb)]
+        # FSDP: every rank runs as many forwards as the busiest one (the extra ones are discarded).
+        for k in range(self.strategy.pad_passes(len(chunks))):
+            idx = chunks[k] if k < len(chunks) else rows[:1]
             batch = self._collate(idx, rollout)
             logp = token_logprobs(response_logits(model, batch, temperature), batch.response_ids)
-            out.extend(logp[j, : len(rollout.response_ids[i])].cpu() for j, i in enumerate(idx))
+            if k < len(chunks):
+                out.extend(logp[j, : len(rollout.response_ids[i])].cpu() for j, i in enumerate(idx))
         return out
 
     def _collate(self, idx, rollout: Rollout):
@@ -390,7 +421,7 @@ class Trainer:
         if self.ref_model is not None:
             return self._logprobs(self.ref_model, rows, rollout, temperature)
         with self.model.disable_adapter():  # LoRA: the base model is the reference
-            return self._logprobs(self.model, rows, rollout, temperature)
+            return self._logprobs(self.train_model, rows, rollout, temperature)
 
     def update(self, rollout: Rollout, adv: TokenAdvantages) -> dict[str, float]:
         """PPO on the iteration's step samples; returns averaged diagnostics."""
@@ -399,8 +430,9 @@ class Trainer:
         n = len(rollout)
         rows = np.arange(n)
         self.model.eval()  # no dropout when scoring the behaviour policy
-        old_logp = self._logprobs(self.model, rows, rollout, temperature)
+        old_logp = self._logprobs(self.train_model, rows, rollout, temperature)
         ref_logp = self._reference_logprobs(rows, rollout, temperature)
+        mismatch = self._sampling_mismatch(rollout, old_logp)
         self.model.train()
 
         # Every rank must take the same number of optimiser steps.
@@ -420,32 +452,53 @@ class Trainer:
                     [float(sum(adv.masks[i].sum() for i in mini)), float(len(mini))]
                 )
                 normaliser = max(tokens if ppo.loss_agg == "token-mean" else samples, 1.0)
-                normaliser /= self.dist.world  # DDP averages gradients over ranks
+                normaliser /= self.dist.world  # DDP and FSDP average gradients over ranks
                 micro = [
                     mini[s : s + ppo.micro_batch_size] for s in range(0, len(mini), ppo.micro_batch_size)
                 ]
-                weight = 1.0
-                if not micro:  # nothing for this rank: a zero-weight pass still joins DDP's all-reduce
-                    micro, weight = [[0]], 0.0
+                # Ranks with fewer micro-batches run zero-weight passes: DDP's all-reduce and
+                # FSDP's all-gathers need every rank in every synced pass.
+                n_micro = max(self.strategy.pad_passes(len(micro)), 1)
                 self.optimizer.zero_grad(set_to_none=True)
-                for j, idx in enumerate(micro):
-                    sync = j == len(micro) - 1 or self.dist.world == 1
-                    with nullcontext() if sync else self.ddp_model.no_sync():
+                for j in range(n_micro):
+                    idx, weight = (micro[j], 1.0) if j < len(micro) else ([0], 0.0)
+                    with self.strategy.accumulate(self.train_model, last=j == n_micro - 1):
                         stats = self._micro_step(
-                            idx, rollout, adv, old_logp, ref_logp, normaliser / weight if weight else 0.0
+                            idx, rollout, adv, old_logp, ref_logp, normaliser if weight else 0.0
                         )
                     for key, (value, w) in stats.items():
                         add(key, value, w * weight)
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), ppo.max_grad_norm)
+                grad_norm = self.strategy.clip_grad_norm(self.model, ppo.max_grad_norm)
                 self.optimizer.step()
-                add("actor/grad_norm", float(grad_norm))
+                add("actor/grad_norm", grad_norm)
         out = {k: v / max(w, 1e-12) for k, (v, w) in sums.items()}
-        if self.dist.world > 1:
-            # DDP must keep the replicas identical; a cheap checksum makes any drift visible.
-            checksum = float(sum(p.detach().double().sum() for p in self.model.parameters()))
-            high, neg_low = self.dist.max_float([checksum, -checksum])
-            out["dist/param_divergence"] = high + neg_low
+        out.update(mismatch)
+        divergence = self.strategy.replica_divergence(self.model)
+        if divergence is not None:  # DDP must keep the replicas identical; a checksum makes drift visible
+            out["dist/param_divergence"] = divergence
         return out
+
+    def _sampling_mismatch(self, rollout: Rollout, old_logp: list[torch.Tensor]) -> dict[str, float]:
+        """|generator's log-prob - recomputed old log-prob| over all response tokens: mean and max.
+
+        The standard check for an inference/training mismatch (a backend sampling from
+        another distribution than the one scored, or an engine with stale weights).
+        """
+        total, count, worst = 0.0, 0.0, 0.0
+        for sampled, old in zip(rollout.sample_logprobs, old_logp, strict=True):
+            if len(sampled) and len(sampled) == len(old):
+                diff = (torch.as_tensor(sampled, dtype=torch.float32) - old.float()).abs()
+                total, count, worst = (
+                    total + float(diff.sum()),
+                    count + len(diff),
+                    max(worst, float(diff.max())),
+                )
+        total, count = self.dist.sum([total, count])
+        (worst,) = self.dist.max_float([worst])
+        return {
+            "rollout/logprob_abs_diff_mean": total / max(count, 1.0),
+            "rollout/logprob_abs_diff_max": worst,
+        }
 
     def _micro_step(self, idx, rollout, adv: TokenAdvantages, old_logp, ref_logp, normaliser: float) -> dict:
         """Forward + backward of one micro-batch; ``normaliser`` 0 means a zero-weight pass."""
@@ -461,7 +514,7 @@ class Trainer:
 
         mask = batch.response_mask.float() * pad([adv.masks[i] for i in idx])  # (B, R)
         advantages = pad([adv.advs[i] for i in idx])  # (B, R)
-        logits = response_logits(self.ddp_model, batch, self.cfg.generation.temperature)  # (B, R, V)
+        logits = response_logits(self.train_model, batch, self.cfg.generation.temperature)  # (B, R, V)
         logp = token_logprobs(logits, batch.response_ids)  # (B, R)
         old = pad([old_logp[i] for i in idx])
         pg = clipped_policy_loss(
@@ -517,6 +570,9 @@ class Trainer:
             adv = self.advantages(rollout)
             t2 = time.perf_counter()
             stats = self.update(rollout, adv)
+            t_sync = time.perf_counter()
+            self.generator.sync_weights()  # the engine samples the next rollout from the new policy
+            stats["time/weight_sync_s"] = time.perf_counter() - t_sync
             if self.critic is not None:
                 stats.update(
                     self.critic.update(rollout, adv.hiper[2], adv.hiper[0], adv.hiper[1], self.shuffle_rng)
@@ -538,21 +594,28 @@ class Trainer:
         return self.out
 
     def evaluate(self) -> dict[str, float]:
-        """Evaluate on every split of ``eval.splits``; ``eval/success_rate`` is their mean."""
+        """Evaluate on every split of ``eval.splits`` on rank 0 (the others wait);
+        ``eval/success_rate`` is their mean."""
         cfg = self.cfg
-        if not self.dist.main:
-            return {}
         self.model.eval()
         out: dict[str, float] = {}
-        rates = []
-        for split in cfg.eval.splits or [None]:
-            result = evaluate_policy(
-                cfg, self.model, self.tokenizer, episodes=cfg.eval.episodes, seeds=cfg.eval.seeds, split=split
-            )
-            prefix = f"eval/{split}" if split else "eval"
-            out.update({f"{prefix}/{k}": v for k, v in result.summary().items()})
-            rates.append(result.summary()["success_rate"])
-        out["eval/success_rate"] = float(np.mean(rates))
+        with self._generating():  # collective under FSDP: every rank enters
+            if self.dist.main:
+                rates = []
+                for split in cfg.eval.splits or [None]:
+                    result = evaluate_policy(
+                        cfg,
+                        self.generator,
+                        self.tokenizer,
+                        episodes=cfg.eval.episodes,
+                        seeds=cfg.eval.seeds,
+                        split=split,
+                    )
+                    prefix = f"eval/{split}" if split else "eval"
+                    out.update({f"{prefix}/{k}": v for k, v in result.summary().items()})
+                    rates.append(result.summary()["success_rate"])
+                out["eval/success_rate"] = float(np.mean(rates))
+            self.dist.barrier()
         return out
 
     def _record(self, iteration, rollout, adv: TokenAdvantages, stats, times) -> dict:
@@ -567,8 +630,9 @@ class Trainer:
             float(len(rollout)),
             float(resp_tokens),
             float(rollout.score.sum()),
+            float(rollout.worker_restarts),
         ]
-        won, episodes, ret, length, invalid, steps, tokens, score = self.dist.sum(local)
+        won, episodes, ret, length, invalid, steps, tokens, score, restarts = self.dist.sum(local)
         record = {
             "iteration": iteration,
             "rollout/success_rate": won / episodes,
@@ -578,6 +642,7 @@ class Trainer:
             "rollout/invalid_action_rate": invalid / max(steps, 1),
             "rollout/steps": steps,
             "rollout/response_tokens": tokens,
+            "rollout/worker_restarts": restarts,
             "perf/tokens_per_s": tokens / max(rollout.timings["policy_s"], 1e-9),
             "perf/env_steps_per_s": steps / max(rollout.timings["env_s"], 1e-9),
             "time/rollout_s": t1 - t0,
@@ -599,9 +664,11 @@ class Trainer:
         return record
 
     def close(self) -> None:
+        generator = getattr(self, "generator", None)
+        if generator is not None:
+            generator.close()
         self.envs.close()
-        if self.dist.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        self.dist.close()
 
 
 def _yaml(cfg: TrainConfig) -> str:

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from hgpo.config import TinyModelConfig
+from hgpo.generation import HFBackend, Sampling
 from hgpo.policy import (
     build_tiny_model,
     collate,
-    generate,
     prepare_tokenizer,
     response_logits,
     token_entropy,
@@ -78,8 +78,9 @@ def test_entropy_of_uniform_logits():
 def test_generate_greedy_is_deterministic_and_trimmed(tiny):
     model, tok = tiny
     prompts = ["Your task is to: put a clean mug", "You arrive at"]
-    a = generate(model, tok, prompts, temperature=0.0, max_new_tokens=6, batch_size=1)
-    b = generate(model, tok, prompts, temperature=0.0, max_new_tokens=6, batch_size=2)
+    greedy = Sampling(temperature=0.0, max_new_tokens=6)
+    a = HFBackend(model, tok, batch_size=1).generate(prompts, greedy)
+    b = HFBackend(model, tok, batch_size=2).generate(prompts, greedy)
     assert [r.response_ids for r in a] == [r.response_ids for r in b]  # padding does not change greedy output
     for r, p in zip(a, prompts, strict=True):
         assert 1 <= len(r.response_ids) <= 6
@@ -87,10 +88,14 @@ def test_generate_greedy_is_deterministic_and_trimmed(tiny):
         assert tok.pad_token_id not in r.response_ids or r.response_ids[-1] == tok.eos_token_id
 
 
-def test_generate_sampling_follows_torch_seed(tiny):
+def test_generate_sampling_follows_its_seed_and_leaves_global_rng_alone(tiny):
     model, tok = tiny
-    torch.manual_seed(1)
-    a = generate(model, tok, ["You arrive at"], temperature=1.0, max_new_tokens=8)
-    torch.manual_seed(1)
-    b = generate(model, tok, ["You arrive at"], temperature=1.0, max_new_tokens=8)
-    assert a[0].response_ids == b[0].response_ids
+    backend, sampling = HFBackend(model, tok), Sampling(temperature=1.0, max_new_tokens=8)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = backend.generate(["You arrive at"] * 4, sampling, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)  # the trainer's RNG stream is untouched
+    b = backend.generate(["You arrive at"] * 4, sampling, seed=1)
+    c = backend.generate(["You arrive at"] * 4, sampling, seed=2)
+    assert [r.response_ids for r in a] == [r.response_ids for r in b]
+    assert [r.response_ids for r in a] != [r.response_ids for r in c]

@@ -65,3 +65,24 @@ def test_scored_logprobs_match_generation_scores(smollm2):
     text = tokenizer.decode(responses[0], skip_special_tokens=True)
     parsed = parse_action(text, env="alfworld")
     assert isinstance(parsed.action, str)
+
+
+def test_converted_tokens_stop_and_pad_right(smollm2):
+    """The turn ends with <|im_end|> (the id config.json names), padding is another token, and
+    text decodes as written under transformers 5 (byte-level pieces like 'ĠThe' would fail)."""
+    from hgpo.generation import HFBackend, Sampling
+
+    model, tokenizer = smollm2
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert tokenizer.eos_token_id == model.config.eos_token_id == model.generation_config.eos_token_id == 2
+    assert tokenizer.pad_token == "<|endoftext|>" and tokenizer.pad_token_id != tokenizer.eos_token_id
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+    text = "You arrive at countertop 1. On the countertop 1, you see a mug 1, and a apple 2."
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+    # A greedy answer ends with exactly one <|im_end|>, which is the only special token in it.
+    prompt = build_chat_prompt(tokenizer, "Answer with one word: what colour is the sky?")
+    (response,) = HFBackend(model, tokenizer).generate([prompt], Sampling(temperature=0.0, max_new_tokens=24))
+    ids = response.response_ids
+    assert ids[-1] == tokenizer.eos_token_id and ids.count(tokenizer.eos_token_id) == 1
+    assert not set(ids[:-1]) & set(tokenizer.all_special_ids)
+    assert response.text.strip() and "<|im_" not in response.text
