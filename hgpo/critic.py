@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from hgpo.policy import TokenBatch
+from hgpo.weights import hf_model
 
 HEADS = ("high", "low", "term")
 
@@ -36,9 +37,7 @@ class ValueModel(nn.Module):
     @classmethod
     def from_policy(cls, policy: nn.Module) -> ValueModel:
         """A critic on a copy of the policy's backbone (HiPER uses the same base model)."""
-        base = policy
-        if hasattr(base, "get_base_model"):  # a peft model: copy the underlying transformer
-            base = base.get_base_model()
+        base = hf_model(policy)  # under peft: copy the underlying transformer
         backbone = copy.deepcopy(base.base_model)
         backbone.requires_grad_(True)
         return cls(backbone, base.config.hidden_size).to(next(base.parameters()).device)

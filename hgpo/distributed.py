@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from hgpo.weights import inference_weights, unwrap
+from hgpo.weights import hf_model, inference_weights, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,7 @@ class Strategy:
             if self.dist.main:
                 weights[name] = tensor.detach().to("cpu", dtype or tensor.dtype).contiguous()
         if self.dist.main:
-            base = unwrap(model)
-            base = base.get_base_model() if hasattr(base, "get_base_model") else base
+            base = hf_model(model)
             with torch.device("meta"):
                 skeleton = type(base)(base.config)  # no memory: only for save_pretrained's naming logic
             skeleton.generation_config = base.generation_config
@@ -225,7 +224,7 @@ class FSDPStrategy(Strategy):
         }
         # The root is the HF model itself, also under peft: generate() and PeftModel's forward
         # both enter through it, and FSDP needs every forward to start at its root.
-        root = model.get_base_model() if hasattr(model, "get_base_model") else model
+        root = hf_model(model)
         for layer in decoder_layers(root):
             fully_shard(layer, **kwargs)
         fully_shard(root, **kwargs)

@@ -23,6 +23,8 @@ from typing import Protocol
 
 import torch
 
+from hgpo.weights import hf_model
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -141,8 +143,7 @@ class HFBackend:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
-        base.generation_config = neutral_generation_config(tokenizer)
+        hf_model(model).generation_config = neutral_generation_config(tokenizer)
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], sampling: Sampling, seed: int = 0) -> list[Response]:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from hgpo.config import ModelConfig, TinyModelConfig
 from hgpo.generation import neutral_generation_config
+from hgpo.weights import hf_model
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +203,7 @@ def load_pretrained(path: str, cfg: ModelConfig, device: torch.device, dtype: to
     tokenizer = prepare_tokenizer(tokenizer)
     # Sampling settings of the folder (repetition penalty, top-k...) would make samples
     # come from another distribution than the one the trainer scores: drop them.
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.generation_config = neutral_generation_config(tokenizer)
+    hf_model(model).generation_config = neutral_generation_config(tokenizer)
     return model.to(device), tokenizer
 
 

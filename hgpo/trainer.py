@@ -284,14 +284,14 @@ class Trainer:
         (FSDP shards of model and optimizer) hold what an exact resume needs beyond it.
         """
         tmp = self.out / "checkpoint.tmp"
+        fsdp = self.strategy.name == "fsdp"
         if self.dist.main:
             shutil.rmtree(tmp, ignore_errors=True)
             (tmp / "rng").mkdir(parents=True)
         self.dist.barrier()
         self.strategy.export_pretrained(self.model, self.tokenizer, tmp / "policy")
-        if self.dist.main and hasattr(self.model, "peft_config") and self.strategy.name != "fsdp":
+        if self.dist.main and hasattr(self.model, "peft_config") and not fsdp:
             self.model.save_pretrained(tmp / "adapter")
-        fsdp = self.strategy.name == "fsdp"
         self.strategy.save_state(self.model, self.optimizer, tmp / "actor", with_weights=fsdp)
         if self.critic is not None:
             self.strategy.save_state(self.critic.model, self.critic.optimizer, tmp / "critic", with_weights=True)

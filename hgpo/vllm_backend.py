@@ -32,7 +32,7 @@ import torch
 
 from hgpo.config import VLLMSettings
 from hgpo.generation import Response, Sampling, neutral_generation_config
-from hgpo.weights import inference_weights, unwrap
+from hgpo.weights import hf_model, inference_weights, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,6 @@ def _flask_proxies_bound() -> Iterator[None]:
 
     with flask.Flask("hgpo-vllm-start").test_request_context():
         yield
-
-
-def _config_of(model):
-    model = unwrap(model)
-    return (model.get_base_model() if hasattr(model, "get_base_model") else model).config
 
 
 def check_supported(model_config, device: torch.device) -> None:
@@ -108,7 +103,7 @@ class VLLMBackend:
         self.model = model
         self.tokenizer = tokenizer
         device = next(unwrap(model).parameters()).device
-        config = _config_of(model)
+        config = hf_model(model).config
         check_supported(config, device)
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: the weight sync needs it
         if device.type == "cpu":

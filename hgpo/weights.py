@@ -23,6 +23,12 @@ def unwrap(model):
     )
 
 
+def hf_model(model):
+    """The plain transformers model inside the policy: DDP unwrapped, then peft's base model."""
+    model = unwrap(model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def _full(tensor: torch.Tensor) -> torch.Tensor:
     """A sharded ``DTensor`` gathered to a plain tensor (a collective: every rank must call it)."""
     full_tensor = getattr(tensor, "full_tensor", None)
